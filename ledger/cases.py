@@ -1,0 +1,409 @@
+"""The life of a petition case as a state machine: who may do what, when, and what it changes.
+
+``check_action`` raises :class:`CaseViolation` (``forbidden`` for authorization, otherwise an
+illegal transition) and is used both when writing and when verifying, so the ledger is re-checked
+by exactly the rules that admitted it. ``apply_action`` folds an admitted event into the state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from .directory import Actor, Directory
+from .policy import Policy, business_date
+
+REVERSE_CHECK_ACTIONS = ("reverse_check_open", "reverse_check_finding", "reverse_check_conclude")
+PROGRESS_ACTIONS = ("progress",)
+
+
+class CaseViolation(Exception):
+    def __init__(self, message: str, *, forbidden: bool = False) -> None:
+        super().__init__(message)
+        self.forbidden = forbidden
+
+
+@dataclass(slots=True)
+class CaseState:
+    """What the rules need to know about one case (kept small: verification holds all of them)."""
+
+    case: str
+    registered_at: datetime
+    petitioner: str
+    repeat_of: tuple[str, ...] = ()
+    decision: str | None = None
+    handling_start: date | None = None
+    unit: str | None = None
+    handler: str | None = None
+    assign_count: int = 0
+    supervised: bool = False
+    supervision_due: date | None = None
+    package_leader: str | None = None
+    extension_days: int = 0
+    replied: bool = False
+    reply_served: date | None = None
+    attested_by: str | None = None
+    consented_by: str | None = None
+    petitioner_signed: str | None = None   # form: key / witnessed (refusals do not count)
+    refused: bool = False
+    closed_at: datetime | None = None
+    desisted: bool = False
+    review_stage: str | None = None        # "<level>_requested" / "<level>_decided"
+    review_date: date | None = None        # of the latest request or decision
+    review_changed: bool = False
+    final: bool = False
+    reverse_check_open: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def closed(self) -> bool:
+        return self.closed_at is not None
+
+    def handling_due(self, policy: Policy) -> date | None:
+        if self.handling_start is None:
+            return None
+        return policy.add_days(self.handling_start, policy.handling_days) + \
+            _days(self.extension_days)
+
+    def acceptance_due(self, policy: Policy) -> date:
+        return policy.add_days(business_date(self.registered_at), policy.acceptance_days)
+
+
+def _days(n: int):  # noqa: ANN202 - tiny helper for readability
+    from datetime import timedelta
+
+    return timedelta(days=n)
+
+
+CaseLookup = Callable[[str], "CaseState | None"]
+
+
+def _forbid(message: str) -> CaseViolation:
+    return CaseViolation(message, forbidden=True)
+
+
+def check_action(case: CaseState | None, action: str, data: dict[str, Any], signer: Actor,
+                 at: datetime, directory: Directory, lookup: CaseLookup) -> None:
+    """Raise CaseViolation unless ``signer`` may perform ``action`` on ``case`` at ``at``."""
+    policy = directory.policy
+    roles = signer.roles
+    if not policy.may(roles, action):
+        allowed = "/".join(policy.roles_for(action)) or "nobody"
+        raise _forbid(f"{signer.actor} ({'/'.join(sorted(roles))}) may not {action}; "
+                      f"it needs the role {allowed}")
+    if action == "register":
+        if case is not None:
+            raise CaseViolation(f"case {case.case} is already registered")
+        _check_register(data, signer, directory, lookup, at)
+        return
+    if case is None:
+        raise CaseViolation("the case is not registered")
+    if at < case.registered_at:
+        raise CaseViolation(f"business time {at.isoformat()} is before the case's registration")
+    if action in REVERSE_CHECK_ACTIONS:
+        _check_reverse_check(case, action, data, directory)
+        return
+    if case.final:
+        raise CaseViolation("the matter is final after its 复核 (recheck) decision; "
+                            "a new petition on it can only be registered and not re-accepted")
+    handler = _RULES.get(action)
+    if handler is None:
+        raise CaseViolation(f"unknown action {action}")
+    handler(case, data, signer, at, directory, lookup)
+
+
+def _check_register(data: dict[str, Any], signer: Actor, directory: Directory,
+                    lookup: CaseLookup, at: datetime) -> None:
+    policy = directory.policy
+    if "registrar" not in signer.roles:  # a leader registers only at the reception day
+        if not data.get("reception_day"):
+            raise _forbid(f"{signer.actor} is a leader and may register only reception-day "
+                          "(接待日) petitions")
+        if data.get("received_by") not in (None, signer.actor):
+            raise _forbid(f"{signer.actor} may register reception-day petitions only as the "
+                          "receiving leader")
+    if data["category"] not in policy.categories:
+        raise CaseViolation(f"unknown category {data['category']!r}; the policy knows "
+                            + ", ".join(policy.categories))
+    petitioner = directory.actor(data["petitioner"])
+    if petitioner is None or "petitioner" not in petitioner.roles:
+        raise CaseViolation(f"{data['petitioner']} is not a registered petitioner",
+                            )
+    received_by = data.get("received_by")
+    if received_by is not None:
+        leader = directory.actor(received_by)
+        if leader is None or "leader" not in leader.roles:
+            raise CaseViolation(f"received_by {received_by} is not a leader")
+    for earlier in data.get("repeat_of", []):
+        state = lookup(earlier)
+        if state is None:
+            raise CaseViolation(f"repeat_of names {earlier}, which is not registered")
+        if state.registered_at > at:
+            raise CaseViolation(f"repeat_of names {earlier}, registered after this petition")
+
+
+def _need_open(case: CaseState) -> None:
+    if case.closed:
+        raise CaseViolation("the case is closed; reopen it first")
+
+
+def _need_accepted(case: CaseState) -> None:
+    if case.decision != "accepted":
+        raise CaseViolation("the case has not been accepted (受理)")
+
+
+def _need_assigned(case: CaseState) -> None:
+    _need_accepted(case)
+    if case.handler is None:
+        raise CaseViolation("the case has not been assigned to a handler")
+
+
+def _need_handler(case: CaseState, signer: Actor) -> None:
+    if case.handler != signer.actor:
+        raise _forbid(f"{signer.actor} is not the handler assigned to {case.case} "
+                      f"(that is {case.handler or 'nobody'})")
+
+
+def _need_unit_leader(case: CaseState, signer: Actor) -> None:
+    if case.unit is None or signer.unit != case.unit:
+        raise _forbid(f"{signer.actor} leads {signer.unit or 'no unit'}, not the handling unit "
+                      f"{case.unit or '(none)'} of {case.case}")
+
+
+def _need_reply(case: CaseState) -> None:
+    if not case.replied:
+        raise CaseViolation("the case has no reply (答复) yet")
+
+
+def _accept(case, data, signer, at, directory, lookup) -> None:
+    _need_open(case)
+    if case.decision is not None:
+        raise CaseViolation(f"the acceptance decision was already made ({case.decision})")
+    finals = [c for c in case.repeat_of if (s := lookup(c)) is not None and s.final]
+    if finals and data["decision"] != "not_reaccepted":
+        raise CaseViolation(f"the matter of {finals[0]} is final after 复核; the only decision "
+                            "is not_reaccepted (不再受理)")
+    if data["decision"] == "not_reaccepted" and not finals:
+        raise CaseViolation("not_reaccepted needs an earlier case of the same matter (repeat_of) "
+                            "whose 复核 decision is final")
+
+
+def _assign(case, data, signer, at, directory, lookup) -> None:
+    _need_open(case)
+    _need_accepted(case)
+    if data["unit"] not in directory.units:
+        raise CaseViolation(f"unit {data['unit']} does not exist")
+    handler = directory.actor(data["handler"])
+    if handler is None or "handler" not in handler.roles:
+        raise CaseViolation(f"{data['handler']} is not a handler")
+    if handler.unit != data["unit"]:
+        raise CaseViolation(f"handler {handler.actor} belongs to {handler.unit}, "
+                            f"not {data['unit']}")
+
+
+def _supervise(case, data, signer, at, directory, lookup) -> None:
+    _need_open(case)
+
+
+def _remind(case, data, signer, at, directory, lookup) -> None:
+    _need_open(case)
+    if not case.supervised:
+        raise CaseViolation("reminders (催办) need a supervised (督办) case")
+
+
+def _package(case, data, signer, at, directory, lookup) -> None:
+    _need_open(case)
+    leader = directory.actor(data["leader"])
+    if leader is None or "leader" not in leader.roles:
+        raise CaseViolation(f"{data['leader']} is not a leader")
+    if case.package_leader == data["leader"]:
+        raise CaseViolation(f"{data['leader']} already has this case packaged (包案)")
+
+
+def _progress(case, data, signer, at, directory, lookup) -> None:
+    _need_open(case)
+    _need_assigned(case)
+    _need_handler(case, signer)
+
+
+def _extend(case, data, signer, at, directory, lookup) -> None:
+    _need_open(case)
+    _need_assigned(case)
+    _need_unit_leader(case, signer)
+    if case.replied:
+        raise CaseViolation("the case is already replied; no extension is needed")
+    limit = directory.policy.max_extension_days
+    if case.extension_days + data["days"] > limit:
+        raise CaseViolation(f"extensions may total at most {limit} days; "
+                            f"{case.extension_days} already granted, {data['days']} asked")
+
+
+def _reply(case, data, signer, at, directory, lookup) -> None:
+    _need_open(case)
+    _need_assigned(case)
+    _need_handler(case, signer)
+    if case.replied:
+        raise CaseViolation("the case is already replied (答复)")
+    if datetime.fromisoformat(data["served_at"]) < case.registered_at:
+        raise CaseViolation("the reply cannot be served before the case was registered")
+
+
+def _attest(case, data, signer, at, directory, lookup) -> None:
+    _need_open(case)
+    _need_handler(case, signer)
+    _need_reply(case)
+    if case.attested_by:
+        raise CaseViolation("the resolution is already attested")
+
+
+def _consent(case, data, signer, at, directory, lookup) -> None:
+    _need_open(case)
+    _need_unit_leader(case, signer)
+    _need_reply(case)
+    if case.consented_by:
+        raise CaseViolation("the unit leader has already consented")
+
+
+def _petitioner_sign(case, data, signer, at, directory, lookup) -> None:
+    _need_open(case)
+    if data["form"] == "key":
+        if signer.actor != case.petitioner or "petitioner" not in signer.roles:
+            raise _forbid(f"only the case's own petitioner {case.petitioner} signs with a key")
+    elif "registrar" not in signer.roles:
+        raise _forbid("witnessed signatures and refusals are recorded by a registrar")
+    _need_reply(case)
+    if case.petitioner_signed:
+        raise CaseViolation("the petitioner has already signed")
+
+
+def _close(case, data, signer, at, directory, lookup) -> None:
+    _need_open(case)
+    _need_accepted(case)
+    _need_reply(case)
+    missing = [name for name, present in (("handler attestation", case.attested_by),
+                                          ("unit leader consent", case.consented_by),
+                                          ("petitioner signature", case.petitioner_signed))
+               if not present]
+    if missing and not data.get("override_reason"):
+        raise CaseViolation("closing needs the three signatures (三签); missing: "
+                            + ", ".join(missing) + ". Record an override_reason to close anyway")
+
+
+def _desist(case, data, signer, at, directory, lookup) -> None:
+    if case.desisted:
+        raise CaseViolation("the petitioner has already desisted (停访息诉)")
+
+
+def _review_request(case, data, signer, at, directory, lookup) -> None:
+    policy = directory.policy
+    day = business_date(at)
+    if data["level"] == "review":
+        if case.reply_served is None:
+            raise CaseViolation("a review (复查) needs a served reply")
+        if case.review_stage is not None:
+            raise CaseViolation(f"a review is already under way ({case.review_stage})")
+        due = policy.add_days(case.reply_served, policy.review_request_days)
+    else:
+        if case.review_stage != "review_decided":
+            raise CaseViolation("a re-review (复核) needs a decided review (复查)")
+        assert case.review_date is not None
+        due = policy.add_days(case.review_date, policy.review_request_days)
+    if day > due:
+        raise CaseViolation(f"the {data['level']} request window closed on {due.isoformat()}")
+
+
+def _review_decide(case, data, signer, at, directory, lookup) -> None:
+    if case.review_stage != f"{data['level']}_requested":
+        raise CaseViolation(f"there is no pending {data['level']} request")
+
+
+def _reopen(case, data, signer, at, directory, lookup) -> None:
+    if not case.closed and not case.review_changed:
+        raise CaseViolation("only a closed case or one whose review changed the decision "
+                            "can be reopened")
+
+
+_RULES: dict[str, Callable[..., None]] = {
+    "accept": _accept, "assign": _assign, "supervise": _supervise, "remind": _remind,
+    "package": _package, "progress": _progress, "extend": _extend, "reply": _reply,
+    "attest": _attest, "consent": _consent, "petitioner_sign": _petitioner_sign,
+    "close": _close, "desist": _desist, "review_request": _review_request,
+    "review_decide": _review_decide, "reopen": _reopen,
+}
+
+
+def _check_reverse_check(case: CaseState, action: str, data: dict[str, Any],
+                         directory: Directory) -> None:
+    if action == "reverse_check_open":
+        if case.reverse_check_open:
+            raise CaseViolation("a reverse-check (倒查) is already open on this case")
+        return
+    if not case.reverse_check_open:
+        raise CaseViolation("open a reverse-check (倒查) first")
+    if action == "reverse_check_finding" and directory.actor(data["actor"]) is None:
+        raise CaseViolation(f"finding names {data['actor']}, who is not in the directory")
+
+
+def apply_action(case: CaseState | None, case_no: str, action: str, data: dict[str, Any],
+                 at: datetime) -> CaseState:
+    """Fold one admitted event into the case state (returns the same object when it exists)."""
+    if action == "register":
+        return CaseState(case=case_no, registered_at=at, petitioner=data["petitioner"],
+                         repeat_of=tuple(data.get("repeat_of", ())))
+    assert case is not None
+    day = business_date(at)
+    if action == "accept":
+        case.decision = data["decision"]
+        if data["decision"] == "accepted":
+            case.handling_start = day
+    elif action == "assign":
+        case.unit, case.handler = data["unit"], data["handler"]
+        case.assign_count += 1
+    elif action == "supervise":
+        case.supervised = True
+        case.supervision_due = date.fromisoformat(data["due"])
+    elif action == "package":
+        case.package_leader = data["leader"]
+    elif action == "extend":
+        case.extension_days += data["days"]
+    elif action == "reply":
+        case.replied = True
+        case.reply_served = business_date(datetime.fromisoformat(data["served_at"]))
+    elif action == "attest":
+        case.attested_by = "attested"
+    elif action == "consent":
+        case.consented_by = "consented"
+    elif action == "petitioner_sign":
+        if data["form"] == "refused":
+            case.refused = True
+        else:
+            case.petitioner_signed = data["form"]
+    elif action == "close":
+        case.closed_at = at
+    elif action == "desist":
+        case.desisted = True
+    elif action == "review_request":
+        case.review_stage = f"{data['level']}_requested"
+        case.review_date = day
+    elif action == "review_decide":
+        case.review_stage = f"{data['level']}_decided"
+        case.review_date = day
+        case.review_changed = data["decision"] in ("changed", "revoked")
+        if data["level"] == "recheck":
+            case.final = True
+    elif action == "reopen":
+        case.closed_at = None
+        case.replied = False
+        case.reply_served = None
+        case.attested_by = case.consented_by = case.petitioner_signed = None
+        case.refused = False
+        case.review_changed = False
+        case.extension_days = 0
+        case.handling_start = day
+    elif action == "reverse_check_open":
+        case.reverse_check_open = True
+    elif action == "reverse_check_conclude":
+        case.reverse_check_open = False
+    return case

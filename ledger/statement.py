@@ -1,0 +1,162 @@
+"""Signed statements: the exact bytes an actor signs, the stored envelope and the Merkle leaf.
+
+Formats (documented in docs/integrity.md):
+
+* signed bytes   = ``EVENT_CONTEXT`` || RFC 8785 canonical JSON of the statement object
+* event hash     = SHA-256(signed bytes), hex; the next event of the stream carries it as ``prev``
+* stored state   = ``ENVELOPE_MAGIC`` || recorded_at (u64 BE, µs since epoch) || signature (64) ||
+  signed bytes — the eventsourcing ``state`` column holds exactly this
+* leaf bytes     = position (u64 BE) || stored state; leaf hash = SHA-256(0x00 || leaf bytes)
+
+The statement is never re-serialized for verification: verifiers split the stored state and check
+the signature over the stored signed bytes, then parse them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import struct
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import rfc8785
+
+from .errors import InputError
+
+FORMAT_VERSION = 1
+# Domain separation: a signature over an event can never be taken for any other message
+# (checkpoint notes have their own C2SP format and key name).
+EVENT_CONTEXT = b"xinfang-ledger/v1/event\n"
+ENVELOPE_MAGIC = b"XFE1"
+_HEADER = struct.Struct(">4sQ64s")
+ZERO_HASH = "0" * 64
+DIRECTORY_STREAM = "directory"
+
+
+def canonical_bytes(obj: Any) -> bytes:
+    """RFC 8785 (JCS) canonical JSON."""
+    return rfc8785.dumps(obj)
+
+
+def format_time(moment: datetime) -> str:
+    """ISO 8601 with offset, second precision unless sub-seconds were given."""
+    if moment.tzinfo is None:
+        raise InputError(f"time {moment.isoformat()} has no UTC offset",
+                         "Give times as ISO 8601 with an offset, e.g. 2025-03-02T09:30:00+08:00.")
+    return moment.isoformat()
+
+
+def parse_time(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text)
+    except (TypeError, ValueError):
+        raise InputError(f"not an ISO 8601 time: {text!r}",
+                         "Use e.g. 2025-03-02T09:30:00+08:00.") from None
+    if moment.tzinfo is None:
+        raise InputError(f"time {text!r} has no UTC offset",
+                         "Give times as ISO 8601 with an offset, e.g. 2025-03-02T09:30:00+08:00.")
+    return moment
+
+
+@dataclass(frozen=True, slots=True)
+class Statement:
+    """What an actor asserts. ``data`` is the action's validated, JSON-ready payload."""
+
+    origin: str
+    stream: str
+    seq: int
+    prev: str
+    type: str
+    at: str
+    actor: str
+    key: str
+    data: dict[str, Any]
+    cmd: str | None = None
+    v: int = FORMAT_VERSION
+
+    def to_object(self) -> dict[str, Any]:
+        obj: dict[str, Any] = {
+            "v": self.v, "origin": self.origin, "stream": self.stream, "seq": self.seq,
+            "prev": self.prev, "type": self.type, "at": self.at, "actor": self.actor,
+            "key": self.key, "data": self.data,
+        }
+        if self.cmd is not None:
+            obj["cmd"] = self.cmd
+        return obj
+
+    def signed_bytes(self) -> bytes:
+        return EVENT_CONTEXT + canonical_bytes(self.to_object())
+
+    @classmethod
+    def from_signed_bytes(cls, signed: bytes) -> Statement:
+        """Parse stored signed bytes; raises ValueError on any deviation from the format."""
+        if not signed.startswith(EVENT_CONTEXT):
+            raise ValueError("signed bytes lack the event context prefix")
+        body = signed[len(EVENT_CONTEXT):]
+        obj = json.loads(body)
+        if not isinstance(obj, dict):
+            raise ValueError("statement is not a JSON object")
+        if canonical_bytes(obj) != body:
+            raise ValueError("statement is not in RFC 8785 canonical form")
+        expected = {"v", "origin", "stream", "seq", "prev", "type", "at", "actor", "key", "data"}
+        keys = set(obj)
+        if not expected <= keys or keys - expected - {"cmd"}:
+            raise ValueError(f"statement fields {sorted(keys)} are not the v1 set")
+        if obj["v"] != FORMAT_VERSION:
+            raise ValueError(f"unknown statement version {obj['v']!r}")
+        types = {"origin": str, "stream": str, "seq": int, "prev": str, "type": str, "at": str,
+                 "actor": str, "key": str, "data": dict}
+        for name, kind in types.items():
+            if not isinstance(obj[name], kind) or isinstance(obj[name], bool):
+                raise ValueError(f"statement field {name!r} has the wrong type")
+        cmd = obj.get("cmd")
+        if cmd is not None and not isinstance(cmd, str):
+            raise ValueError("statement field 'cmd' has the wrong type")
+        return cls(origin=obj["origin"], stream=obj["stream"], seq=obj["seq"], prev=obj["prev"],
+                   type=obj["type"], at=obj["at"], actor=obj["actor"], key=obj["key"],
+                   data=obj["data"], cmd=cmd)
+
+    @property
+    def business_time(self) -> datetime:
+        return datetime.fromisoformat(self.at)
+
+
+def event_hash(signed: bytes) -> str:
+    return hashlib.sha256(signed).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """The stored form of one event."""
+
+    recorded_at_us: int
+    signature: bytes
+    signed: bytes
+
+    def to_bytes(self) -> bytes:
+        return _HEADER.pack(ENVELOPE_MAGIC, self.recorded_at_us, self.signature) + self.signed
+
+    @classmethod
+    def from_bytes(cls, state: bytes) -> Envelope:
+        if len(state) < _HEADER.size or state[:4] != ENVELOPE_MAGIC:
+            raise ValueError("stored state is not an xinfang envelope")
+        _, recorded, signature = _HEADER.unpack_from(state)
+        return cls(recorded, signature, bytes(state[_HEADER.size:]))
+
+    @property
+    def recorded_at(self) -> datetime:
+        return datetime.fromtimestamp(self.recorded_at_us / 1_000_000, tz=UTC)
+
+    @property
+    def hash(self) -> str:
+        return event_hash(self.signed)
+
+
+def leaf_bytes(position: int, state: bytes) -> bytes:
+    return struct.pack(">Q", position) + state
+
+
+def now_us() -> int:
+    return int(datetime.now(tz=UTC).timestamp() * 1_000_000)

@@ -1,0 +1,340 @@
+"""Pydantic models of every action's data and of one import line.
+
+These models are the input contract (``xinfang schema`` prints their JSON Schema). All are frozen
+and reject unknown fields, so a typo is an error, never silently ignored data.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+Id = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
+CaseNo = Annotated[str, StringConstraints(pattern=r"^XF-\d{4}-\d{6}$")]
+Sha256Hex = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+Text = Annotated[str, StringConstraints(min_length=1, max_length=4000, strip_whitespace=True)]
+ShortText = Annotated[str, StringConstraints(min_length=1, max_length=500, strip_whitespace=True)]
+Code = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
+CASE_NO_PATTERN = re.compile(r"^XF-(\d{4})-(\d{6})$")
+
+
+class Channel(StrEnum):
+    letter = "letter"
+    visit = "visit"
+    call = "call"
+    online = "online"
+    fax = "fax"
+    mailbox = "mailbox"
+
+
+class Source(StrEnum):
+    direct = "direct"
+    petition_bureau = "petition_bureau"
+    higher_police = "higher_police"
+    congress = "congress"
+    political_legal_committee = "political_legal_committee"
+    procuratorate = "procuratorate"
+    government = "government"
+    leader = "leader"
+    self_initiated = "self_initiated"
+
+
+class Decision(StrEnum):
+    accepted = "accepted"
+    not_accepted = "not_accepted"
+    not_reaccepted = "not_reaccepted"
+
+
+class SupervisionForm(StrEnum):
+    letter = "letter"          # 函
+    interview = "interview"    # 约谈
+    onsite = "onsite"          # 实地
+    listed = "listed"          # 挂牌
+
+
+class Outcome(StrEnum):
+    support = "support"
+    explain = "explain"
+    not_support = "not_support"
+
+
+class Resolution(StrEnum):
+    problem_solved = "problem_solved"
+    educated = "educated"
+    aided = "aided"
+    lawfully_handled = "lawfully_handled"
+
+
+class Opinion(StrEnum):
+    satisfied = "satisfied"
+    basically_satisfied = "basically_satisfied"
+    dissatisfied = "dissatisfied"
+
+
+class SignForm(StrEnum):
+    key = "key"
+    witnessed = "witnessed"
+    refused = "refused"
+
+
+class ReviewLevel(StrEnum):
+    review = "review"      # 复查
+    recheck = "recheck"    # 复核
+
+
+class ReviewDecision(StrEnum):
+    upheld = "upheld"
+    changed = "changed"
+    revoked = "revoked"
+
+
+class Role(StrEnum):
+    admin = "admin"
+    registrar = "registrar"
+    petition_office = "petition_office"
+    handler = "handler"
+    unit_leader = "unit_leader"
+    leader = "leader"
+    supervisor = "supervisor"
+    inspector = "inspector"
+    reviewer = "reviewer"
+    petitioner = "petitioner"
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", use_enum_values=True)
+
+
+def _no_future_date_order(first: date | None, second: date | None) -> bool:
+    return first is None or second is None or first <= second
+
+
+# ---- directory -------------------------------------------------------------------------------
+
+class UnitAdd(Model):
+    unit: Id
+    name: ShortText
+    parent: Id | None = None
+
+
+class ActorAdd(Model):
+    actor: Id
+    name: ShortText
+    unit: Id | None = None
+    roles: list[Role] = Field(min_length=1)
+    keyless: bool = False
+
+    @model_validator(mode="after")
+    def _keyless_only_for_petitioners(self) -> ActorAdd:
+        if self.keyless and set(self.roles) != {Role.petitioner.value}:
+            raise ValueError("only petitioners may be registered without a key")
+        return self
+
+
+# ---- case actions ----------------------------------------------------------------------------
+
+class Register(Model):
+    channel: Channel
+    source: Source
+    ref: ShortText | None = None
+    category: Code
+    petitioner: Id
+    persons: int = Field(default=1, ge=1, le=100000)
+    summary: Text
+    repeat_of: list[CaseNo] = Field(default_factory=list, max_length=50)
+    reception_day: bool = False
+    received_by: Id | None = None
+
+    @model_validator(mode="after")
+    def _reception(self) -> Register:
+        if self.received_by and not self.reception_day:
+            raise ValueError("received_by is only given for reception-day (接待日) petitions")
+        if len(set(self.repeat_of)) != len(self.repeat_of):
+            raise ValueError("repeat_of lists a case twice")
+        return self
+
+
+class Accept(Model):
+    decision: Decision
+    reason: ShortText | None = None
+    notice_served_at: datetime | None = None
+
+    @model_validator(mode="after")
+    def _reason_for_refusals(self) -> Accept:
+        if self.decision != Decision.accepted.value and not self.reason:
+            raise ValueError("a not_accepted / not_reaccepted decision needs a reason")
+        if self.notice_served_at is not None and self.notice_served_at.tzinfo is None:
+            raise ValueError("notice_served_at needs a UTC offset")
+        return self
+
+
+class Assign(Model):
+    unit: Id
+    handler: Id
+    due: date | None = None
+
+
+class Supervise(Model):
+    authority: Source
+    due: date
+    form: SupervisionForm | None = None
+
+
+class Remind(Model):
+    note: ShortText | None = None
+
+
+class Package(Model):
+    leader: Id
+
+
+class Progress(Model):
+    note: Text
+    follow_up: bool = False
+
+
+class Extend(Model):
+    days: int = Field(ge=1, le=366)
+    reason: ShortText
+
+
+class Reply(Model):
+    outcome: Outcome
+    resolution: Resolution
+    served_at: datetime
+    text: Text
+
+    @model_validator(mode="after")
+    def _aware(self) -> Reply:
+        if self.served_at.tzinfo is None:
+            raise ValueError("served_at needs a UTC offset")
+        return self
+
+
+class Attest(Model):
+    evidence: list[ShortText] = Field(min_length=1, max_length=50)
+
+
+class Consent(Model):
+    pass
+
+
+class PetitionerSign(Model):
+    opinion: Opinion | None = None
+    form: SignForm
+    document_sha256: Sha256Hex | None = None
+
+    @model_validator(mode="after")
+    def _form_rules(self) -> PetitionerSign:
+        if self.form == SignForm.refused.value:
+            if self.opinion is not None:
+                raise ValueError("a refusal to sign (拒签) carries no opinion")
+        elif self.opinion is None:
+            raise ValueError("an opinion is required unless the form is 'refused'")
+        if self.form == SignForm.witnessed.value and not self.document_sha256:
+            raise ValueError("a witnessed signature needs the scanned document's document_sha256")
+        return self
+
+
+class Close(Model):
+    override_reason: ShortText | None = None
+
+
+class Desist(Model):
+    document_sha256: Sha256Hex
+
+
+class ReviewRequest(Model):
+    level: ReviewLevel
+
+
+class ReviewDecide(Model):
+    level: ReviewLevel
+    decision: ReviewDecision
+
+
+class Reopen(Model):
+    reason: ShortText
+
+
+class EventRef(Model):
+    stream: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    seq: int = Field(ge=1)
+    hash: Sha256Hex
+
+
+class ReverseCheckOpen(Model):
+    reason: ShortText
+
+
+class ReverseCheckFinding(Model):
+    actor: Id
+    fault: Code
+    evidence: list[EventRef] = Field(default_factory=list, max_length=100)
+
+
+class ReverseCheckConclude(Model):
+    measures: ShortText
+
+
+DIRECTORY_ACTIONS: dict[str, type[Model]] = {"unit.add": UnitAdd, "actor.add": ActorAdd}
+
+CASE_ACTIONS: dict[str, type[Model]] = {
+    "register": Register, "accept": Accept, "assign": Assign, "supervise": Supervise,
+    "remind": Remind, "package": Package, "progress": Progress, "extend": Extend,
+    "reply": Reply, "attest": Attest, "consent": Consent, "petitioner_sign": PetitionerSign,
+    "close": Close, "desist": Desist, "review_request": ReviewRequest,
+    "review_decide": ReviewDecide, "reopen": Reopen,
+    "reverse_check_open": ReverseCheckOpen, "reverse_check_finding": ReverseCheckFinding,
+    "reverse_check_conclude": ReverseCheckConclude,
+}
+
+ACTION_MODELS: dict[str, type[Model]] = {**DIRECTORY_ACTIONS, **CASE_ACTIONS}
+
+
+class ImportLine(Model):
+    """One line of an import file (JSON Lines)."""
+
+    id: Annotated[str, StringConstraints(min_length=1, max_length=128)]
+    action: Literal[tuple(ACTION_MODELS)]  # type: ignore[valid-type]
+    case: CaseNo | None = None
+    actor: Id
+    at: datetime
+    data: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _shape(self) -> ImportLine:
+        if self.at.tzinfo is None:
+            raise ValueError("'at' needs a UTC offset, e.g. 2025-01-03T09:00:00+08:00")
+        if self.action in DIRECTORY_ACTIONS and self.case is not None:
+            raise ValueError(f"a {self.action} line has no 'case'")
+        if self.action in CASE_ACTIONS and self.case is None:
+            raise ValueError(f"a {self.action} line needs 'case'")
+        return self
+
+
+def parse_data(action: str, data: dict[str, Any]) -> dict[str, Any]:
+    """Validate an action's data and return its JSON-ready canonical form (no None values)."""
+    model = ACTION_MODELS[action].model_validate(data)
+    return model.model_dump(mode="json", exclude_none=True)
+
+
+def import_line_schema() -> dict[str, Any]:
+    """JSON Schema of an import line, with each action's data schema under ``$defs``."""
+    schema = ImportLine.model_json_schema()
+    defs = schema.setdefault("$defs", {})
+    variants = []
+    for action, model in ACTION_MODELS.items():
+        sub = model.model_json_schema(ref_template="#/$defs/{model}")
+        defs.update(sub.pop("$defs", {}))
+        name = model.__name__
+        defs[name] = sub
+        variants.append({"if": {"properties": {"action": {"const": action}}},
+                         "then": {"properties": {"data": {"$ref": f"#/$defs/{name}"}}}})
+    schema["allOf"] = variants
+    schema["title"] = "xinfang import line"
+    return schema
