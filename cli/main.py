@@ -1,0 +1,247 @@
+"""`xinfang` — the command-line shell over the ledger library.
+
+Exit codes: 0 success · 1 verification failed · 2 invalid input or forbidden action ·
+3 environment or storage error.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ledger import Ledger, load_policy_file
+from ledger.errors import InputError
+from ledger.keys import public_pem
+
+from .case_commands import case_group, reverse_check_group
+from .context import (
+    DEFAULTS,
+    Settings,
+    as_option,
+    at_option,
+    format_option,
+    handle_errors,
+    parse_at,
+    settings,
+)
+from .output import emit_json
+from .read_commands import register_read_commands
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option("--ledger", "ledger_url", envvar="XINFANG_LEDGER", default=None, metavar="URL",
+              help="sqlite:///path/ledger.db (default sqlite:///./xinfang.db) or "
+                   "postgresql://user@host:port/dbname.")
+@click.option("--keystore", envvar="XINFANG_KEYSTORE", default=None, metavar="DIR",
+              help="Directory of private keys (default ~/.xinfang/keys); XINFANG_PASSPHRASE "
+                   "unlocks encrypted keys.")
+@click.option("--debug", is_flag=True, help="Show tracebacks on errors.")
+@click.version_option(package_name="xinfang-ledger")
+@click.pass_context
+def cli(ctx: click.Context, ledger_url: str | None, keystore: str | None, debug: bool) -> None:
+    """xinfang-ledger: a tamper-evident audit ledger for petition work (公安信访).
+
+    \b
+    Quick start:
+      xinfang init --origin xx-city-psb.example/ledger --admin admin-01
+      xinfang unit add county-01 --name "XX县公安局" --as admin-01
+      xinfang actor add officer-07 --name "张三" --unit county-01 --role handler --as admin-01
+      xinfang verify
+      xinfang demo            # a realistic year on a fresh ledger, then a guided tour
+    """
+    ctx.obj = Settings(ledger_url or DEFAULTS["ledger"](), keystore or DEFAULTS["keystore"](),
+                       debug)
+
+
+@cli.command()
+@click.option("--origin", required=True, help="The log's name in checkpoints, "
+              "e.g. xx-city-psb.example/ledger.")
+@click.option("--admin", required=True, metavar="ACTOR_ID", help="Id of the first admin.")
+@click.option("--admin-name", help="Display name of the admin.")
+@click.option("--policy", "policy_file", type=click.Path(dir_okay=False),
+              help="TOML file overriding deadlines, day counting, categories or permissions.")
+@format_option("text", "json")
+@handle_errors
+def init(origin: str, admin: str, admin_name: str | None, policy_file: str | None,
+         fmt: str) -> None:
+    """Create a ledger: tables, the log key, the admin key (the root of trust).
+
+    Writes log.pub and admin.pub (PEM) into the keystore; give those two files to anyone who
+    will verify the ledger or its bundles.
+
+    \b
+    Example:
+      xinfang init --origin xx-city-psb.example/ledger --admin admin-01
+    """
+    s = settings()
+    policy = load_policy_file(policy_file) if policy_file else None
+    with Ledger.init(s.ledger_url, s.keystore, origin=origin, admin=admin,
+                     admin_name=admin_name, policy=policy) as led:
+        note = led.checkpoint()
+        info = {"ledger": led.store.location.display, "origin": origin, "admin": admin,
+                "keystore": str(led.keystore.path),
+                "log_pub": str(led.keystore.public_path("log")),
+                "admin_pub": str(led.keystore.public_path("admin")), "checkpoint": note}
+    if fmt == "json":
+        emit_json(info)
+    else:
+        click.echo(f"initialized {info['ledger']} (origin {origin}, admin {admin})")
+        click.echo(f"public keys: {info['log_pub']}, {info['admin_pub']}")
+
+
+@cli.group()
+def unit() -> None:
+    """Handling units (承办单位)."""
+
+
+@unit.command("add")
+@click.argument("unit_id")
+@click.option("--name", required=True, help="Display name, e.g. XX县公安局.")
+@click.option("--parent", help="Parent unit id.")
+@as_option
+@at_option
+@handle_errors
+def unit_add(unit_id: str, name: str, parent: str | None, as_actor: str, at: str | None) -> None:
+    """Add a unit to the directory.
+
+    \b
+    Example:
+      xinfang unit add county-01 --name "XX县公安局" --as admin-01
+    """
+    with settings().open() as led:
+        receipt = led.add_unit(unit_id, name, parent, as_actor=as_actor, at=parse_at(at))
+    click.echo(f"unit {unit_id} added (directory #{receipt.seq}, position {receipt.position})")
+
+
+@cli.group()
+def actor() -> None:
+    """People who sign: staff, leaders, inspectors, reviewers, petitioners."""
+
+
+@actor.command("add")
+@click.argument("actor_id")
+@click.option("--name", required=True, help="Display name.")
+@click.option("--unit", "unit_id", help="The actor's unit.")
+@click.option("--role", "roles", multiple=True, required=True,
+              type=click.Choice(["admin", "registrar", "petition_office", "handler",
+                                 "unit_leader", "leader", "supervisor", "inspector",
+                                 "reviewer", "petitioner"]),
+              help="Role (repeat for several).")
+@click.option("--keyless", is_flag=True, help="No key (petitioners who sign on paper).")
+@click.option("--public-key", type=click.Path(exists=True, dir_okay=False),
+              help="Register an outside Ed25519 public key (PEM) instead of generating one.")
+@as_option
+@at_option
+@handle_errors
+def actor_add(actor_id: str, name: str, unit_id: str | None, roles: tuple[str, ...],
+              keyless: bool, public_key: str | None, as_actor: str, at: str | None) -> None:
+    """Register an actor and their public key (generated into the keystore by default).
+
+    \b
+    Examples:
+      xinfang actor add officer-07 --name "张三" --unit county-01 --role handler --as admin-01
+      xinfang actor add pet-0001 --name "王某" --role petitioner --keyless --as admin-01
+    """
+    pem = Path(public_key).read_bytes() if public_key else None
+    with settings().open() as led:
+        receipt = led.add_actor(actor_id, name, roles=roles, unit=unit_id, keyless=keyless,
+                                public_key_pem=pem, as_actor=as_actor, at=parse_at(at))
+        record = led.directory().actor(actor_id)
+    key = record.key if record and record.key else "none (keyless)"
+    click.echo(f"actor {actor_id} added with key {key} (position {receipt.position})")
+
+
+@actor.command("rotate-key")
+@click.argument("actor_id")
+@click.option("--public-key", type=click.Path(exists=True, dir_okay=False),
+              help="New outside public key (PEM) instead of generating one.")
+@as_option
+@at_option
+@handle_errors
+def actor_rotate(actor_id: str, public_key: str | None, as_actor: str, at: str | None) -> None:
+    """Replace an actor's key; the old key stops being valid at this log position.
+
+    \b
+    Example:
+      xinfang actor rotate-key officer-07 --as admin-01
+    """
+    pem = Path(public_key).read_bytes() if public_key else None
+    with settings().open() as led:
+        receipt = led.rotate_key(actor_id, as_actor=as_actor, at=parse_at(at),
+                                 public_key_pem=pem)
+        record = led.directory().actor(actor_id)
+    click.echo(f"key of {actor_id} rotated to {record.key if record else '?'} "
+               f"(position {receipt.position})")
+
+
+@actor.command("revoke-key")
+@click.argument("actor_id")
+@click.option("--key", "key_id", help="Key id to revoke (default: the current key).")
+@click.option("--reason", help="Why (e.g. lost, compromised, left the unit).")
+@as_option
+@at_option
+@handle_errors
+def actor_revoke(actor_id: str, key_id: str | None, reason: str | None, as_actor: str,
+                 at: str | None) -> None:
+    """Revoke a key: events it signs after this position are invalid.
+
+    \b
+    Example:
+      xinfang actor revoke-key officer-07 --reason "证书遗失" --as admin-01
+    """
+    with settings().open() as led:
+        receipt = led.revoke_key(actor_id, key=key_id, reason=reason, as_actor=as_actor,
+                                 at=parse_at(at))
+    click.echo(f"key of {actor_id} revoked (position {receipt.position})")
+
+
+@cli.command()
+@handle_errors
+def checkpoint() -> None:
+    """Print the latest signed checkpoint (C2SP signed note); keep it to check later.
+
+    \b
+    Example:
+      xinfang checkpoint > cp.txt
+      xinfang verify --since cp.txt
+    """
+    with settings().open() as led:
+        click.echo(led.checkpoint(), nl=False)
+
+
+@cli.command("schema")
+@handle_errors
+def schema_cmd() -> None:
+    """Print the JSON Schema of one import line."""
+    from schemas.actions import import_line_schema
+
+    emit_json(import_line_schema())
+
+
+@cli.command("public-key")
+@click.argument("name")
+@handle_errors
+def public_key_cmd(name: str) -> None:
+    """Print the PEM public key of NAME ("log", "admin" or an actor id) from the keystore."""
+    with settings().open() as led:
+        if name == "log":
+            click.echo(public_pem(led.directory().log_key).decode(), nl=False)
+            return
+        record = led.directory().actor(name)
+        if record is None or record.key is None:
+            raise InputError(f"{name} has no current key")
+        click.echo(public_pem(led.directory().keys[record.key].public).decode(), nl=False)
+
+
+cli.add_command(case_group)
+cli.add_command(reverse_check_group)
+register_read_commands(cli)
+
+
+def main() -> None:
+    cli(prog_name="xinfang")
+
+
+if __name__ == "__main__":
+    main()

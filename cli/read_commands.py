@@ -1,0 +1,186 @@
+"""Read commands: case history, verify (and, registered from their modules, the reports)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ledger.errors import InputError
+from ledger.history import case_history, case_status
+from ledger.keys import load_public_pem
+from ledger.verify import CHECK_NAMES, verify_ledger
+from projections.labels import label
+
+from .context import format_option, handle_errors, lang_option, settings
+from .output import emit_json, table
+
+SUMMARY_FIELDS = ("decision", "unit", "handler", "authority", "due", "leader", "note", "days",
+                  "outcome", "resolution", "opinion", "form", "level", "reason",
+                  "override_reason", "category", "channel", "petitioner", "measures", "fault",
+                  "actor")
+
+
+def _summarize(action: str, data: dict[str, Any], lang: str) -> str:
+    parts = []
+    for key in SUMMARY_FIELDS:
+        if key in data and data[key] not in (None, "", [], False):
+            value = data[key]
+            kind = {"decision": "decision", "outcome": "outcome", "resolution": "resolution",
+                    "opinion": "opinion", "form": "form", "level": "level",
+                    "category": "category", "channel": "channel"}.get(key)
+            text = label(kind, value, lang) if kind else str(value)
+            parts.append(text if kind else f"{key}={text}")
+    text = " ".join(parts)
+    return text if len(text) <= 60 else text[:57] + "…"
+
+
+@click.command("history")
+@click.argument("case_no", metavar="CASE")
+@format_option("text", "json")
+@lang_option
+@handle_errors
+def history_cmd(case_no: str, fmt: str, lang: str) -> None:
+    """A case's full audit trail, every signature and authorization checked.
+
+    \b
+    Examples:
+      xinfang case history XF-2025-000001
+      xinfang case history XF-2025-000001 --format json
+    """
+    with settings().open() as led:
+        history = case_history(led.store, case_no)
+    if fmt == "json":
+        emit_json(history.to_json())
+        return
+    f = lambda key: label("field", key, lang)  # noqa: E731
+    status = case_status(history.state) if history.state else None
+    click.echo(f"{f('case')} {history.case}    {f('status')}: {label('status', status, lang)}")
+    due = [f"{label('deadline', k, lang)} {v.isoformat()}" for k, v in history.deadlines.items()
+           if v is not None]
+    if due:
+        click.echo(f"{f('deadlines')}: " + " · ".join(due))
+    rows = []
+    for e in history.events:
+        rows.append([e.seq, e.at[:16].replace("T", " "), e.recorded_at[:16].replace("T", " "),
+                     label("action", e.type, lang), e.actor, label("role", e.role, lang),
+                     e.unit or "—", f("ok") if e.signature_ok and e.chain_ok else f("bad"),
+                     f("ok") if e.authorized else f("bad"), _summarize(e.type, e.data, lang)])
+    click.echo(table([f("seq"), f("at"), f("recorded_at"), f("type"), f("actor"), f("role"),
+                      f("unit"), f("signature"), f("authorized"), f("details")], rows))
+    for e in history.events:
+        for problem in e.problems:
+            click.echo(f"  #{e.seq}: {problem}")
+    if not history.ok:
+        sys.exit(1)
+
+
+def _pinned_key(path: str | None, default: Path) -> bytes | None:
+    if path:
+        return load_public_pem(Path(path).read_bytes())
+    if default.exists():
+        return load_public_pem(default.read_bytes())
+    return None
+
+
+@click.command("verify")
+@click.option("--since", "since", type=click.Path(exists=True, dir_okay=False),
+              help="A checkpoint kept earlier: prove the log only grew since.")
+@click.option("--log-key", type=click.Path(exists=True, dir_okay=False),
+              help="Trusted log public key (PEM); default: log.pub in the keystore if present.")
+@click.option("--admin-key", type=click.Path(exists=True, dir_okay=False),
+              help="Trusted admin public key (PEM); default: admin.pub in the keystore.")
+@click.option("--workers", type=click.IntRange(1, 256), default=None,
+              help="Processes for signature checks (default: every core).")
+@format_option("text", "json")
+@handle_errors
+def verify_cmd(since: str | None, log_key: str | None, admin_key: str | None,
+               workers: int | None, fmt: str) -> None:
+    """Verify every event, chain, key, authorization and checkpoint (exit 1 on failure).
+
+    \b
+    Examples:
+      xinfang verify
+      xinfang verify --format json
+      xinfang checkpoint > cp.txt; ...; xinfang verify --since cp.txt
+    """
+    s = settings()
+    keystore = Path(s.keystore).expanduser()
+    kept = Path(since).read_text(encoding="utf-8") if since else None
+    from ledger.store import Store, parse_location
+
+    with Store(parse_location(s.ledger_url)) as store:
+        if not store.is_initialized():
+            raise InputError("the ledger is not initialized", "Run `xinfang init` first.")
+        progress = _progress_bar(store.max_position(), "verifying") if fmt == "text" else None
+        with progress or _nullcontext() as bar:
+            report = verify_ledger(
+                store, kept_checkpoint=kept,
+                trusted_log_key=_pinned_key(log_key, keystore / "log.pub"),
+                trusted_admin_key=_pinned_key(admin_key, keystore / "admin.pub"),
+                workers=workers,
+                progress=(lambda n: bar.update(n - bar.pos)) if bar is not None else None)
+    if fmt == "json":
+        emit_json(report.to_json())
+    else:
+        verdict = "PASS" if report.ok else "FAIL"
+        root = report.checkpoint_root[:16] + "…" if report.checkpoint_root else "none"
+        click.echo(f"verify: {verdict} — {report.events} events in {report.streams} streams; "
+                   f"latest checkpoint size {report.checkpoint_size}, root {root}")
+        if report.kept_checkpoint and report.kept_checkpoint.get("consistent"):
+            click.echo(f"consistent with the kept checkpoint of size "
+                       f"{report.kept_checkpoint['size']}")
+        for failure in report.failures[:50]:
+            where = f"{failure.stream}#{failure.seq}" if failure.stream else "log"
+            click.echo(f"  check {failure.check} ({CHECK_NAMES[failure.check]}) at position "
+                       f"{failure.position}, {where}: {failure.reason}")
+        if len(report.failures) > 50:
+            click.echo(f"  … and {len(report.failures) - 50} more (use --format json)")
+    if not report.ok:
+        sys.exit(1)
+
+
+class _nullcontext:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+class _Bar:
+    def __init__(self, bar: Any) -> None:
+        self.bar = bar
+        self.pos = 0
+
+    def update(self, n: int) -> None:
+        self.pos += n
+        self.bar.update(n)
+
+
+class _progress_bar:
+    """A click progress bar on stderr when it is a terminal (and the job is big enough)."""
+
+    def __init__(self, total: int, label_text: str) -> None:
+        self.total = total
+        self.label = label_text
+        self._cm: Any = None
+
+    def __enter__(self) -> _Bar | None:
+        if not sys.stderr.isatty() or self.total < 5000:
+            return None
+        self._cm = click.progressbar(length=self.total, label=self.label, file=sys.stderr)
+        return _Bar(self._cm.__enter__())
+
+    def __exit__(self, *exc: object) -> None:
+        if self._cm is not None:
+            self._cm.__exit__(*exc)
+
+
+def register_read_commands(cli: click.Group) -> None:
+    from .case_commands import case_group
+
+    case_group.add_command(history_cmd)
+    cli.add_command(verify_cmd)
