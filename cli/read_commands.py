@@ -179,8 +179,56 @@ class _progress_bar:
             self._cm.__exit__(*exc)
 
 
+@click.command("import")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--batch-size", type=click.IntRange(1, 100000), default=1000, show_default=True,
+              help="Events per transaction (each batch gets its own signed checkpoint).")
+@format_option("text", "json")
+@handle_errors
+def import_cmd(file: str, batch_size: int, fmt: str) -> None:
+    """Import commands from a JSON Lines file, all validated before anything is written.
+
+    Each line is {"id", "action", "case", "actor", "at", "data"} and is signed with the named
+    actor's key from the keystore; `xinfang schema` prints the JSON Schema. Lines whose id is
+    already recorded are skipped, so an interrupted import can simply be run again.
+
+    \b
+    Example:
+      xinfang import year-2025.jsonl
+    """
+    from ledger.importer import import_file
+
+    bars: dict[str, Any] = {}
+
+    def progress(phase: str, done: int, total: int) -> None:
+        if fmt != "text" or not sys.stderr.isatty() or total < 2000:
+            return
+        if phase not in bars:
+            for other in bars.values():
+                other.render_finish()
+            bars[phase] = click.progressbar(length=total, label=phase, file=sys.stderr)
+            bars[phase].__enter__()
+        bar = bars[phase]
+        bar.update(done - bar.pos)
+
+    with settings().open() as led:
+        try:
+            result = import_file(led, file, batch_size=batch_size, progress=progress)
+        finally:
+            for bar in bars.values():
+                bar.__exit__(None, None, None)
+    if fmt == "json":
+        emit_json({"lines": result.lines, "written": result.written, "skipped": result.skipped,
+                   "first_position": result.first_position,
+                   "last_position": result.last_position})
+    else:
+        click.echo(f"imported {result.written} of {result.lines} lines "
+                   f"({result.skipped} already recorded)")
+
+
 def register_read_commands(cli: click.Group) -> None:
     from .case_commands import case_group
 
     case_group.add_command(history_cmd)
     cli.add_command(verify_cmd)
+    cli.add_command(import_cmd)

@@ -7,6 +7,7 @@ there), and the stream's hash link.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -133,11 +134,9 @@ def case_history(store: Store, case: str) -> CaseHistory:
         events.append(_judge(record, directory, state, prev_hash, prev_seq,
                              lookup_at(record.position)))
         statement = Statement.from_signed_bytes(Envelope.from_bytes(record.state).signed)
-        try:
+        with contextlib.suppress(KeyError, TypeError, ValueError, AssertionError):
             state = apply_action(state, case, statement.type, statement.data,
                                  statement.business_time)
-        except (KeyError, TypeError, ValueError, AssertionError):
-            pass
         prev_hash, prev_seq = events[-1].hash, record.seq
     for rec in directory_records[d_index:]:
         _apply_directory(directory, rec)

@@ -107,7 +107,8 @@ class Keystore:
         try:
             self.path.mkdir(mode=0o700, parents=True, exist_ok=True)
         except OSError as exc:
-            raise KeyUnavailableError(f"cannot create keystore {self.path}: {exc.strerror}") from None
+            raise KeyUnavailableError(
+                f"cannot create keystore {self.path}: {exc.strerror}") from None
 
     def _write(self, path: Path, data: bytes, mode: int) -> None:
         tmp = path.with_name(path.name + ".tmp")

@@ -17,23 +17,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
-from schemas.actions import CASE_ACTIONS, CASE_NO_PATTERN, parse_data
-
-from .cases import CaseState, CaseViolation, apply_action, check_action
+from .cases import CaseState, apply_action
 from .checkpoint import Checkpoint, sign_checkpoint
-from .directory import Directory, DirectoryViolation
+from .directory import Directory
 from .errors import (
     ConflictError,
     EnvironmentProblem,
-    ForbiddenError,
     InputError,
     KeyUnavailableError,
-    TransitionError,
+    LedgerError,
 )
-from .keys import LOG_KEY_NAME, Keystore, Signer, check_id, load_public_pem
-from .policy import Policy, business_date
+from .keys import LOG_KEY_NAME, Keystore, Signer, check_id
+from .policy import Policy
+from .session import WriteSession
 from .statement import (
     DIRECTORY_STREAM,
     ZERO_HASH,
@@ -71,12 +67,6 @@ class Command:
     cmd: str | None = None
 
 
-def validation_message(exc: ValidationError) -> str:
-    first = exc.errors()[0]
-    where = ".".join(str(p) for p in first.get("loc", ())) or "data"
-    return f"{where}: {first.get('msg', 'invalid')}"
-
-
 def default_keystore() -> str:
     return os.environ.get("XINFANG_KEYSTORE") or str(Path("~/.xinfang/keys").expanduser())
 
@@ -88,7 +78,6 @@ class Ledger:
         self._directory: Directory | None = None
         self._directory_seq = 0
         self._directory_head = ZERO_HASH
-        self._staged_keys: dict[str, Signer] = {}
 
     # ---- opening -----------------------------------------------------------------------------
 
@@ -129,10 +118,14 @@ class Ledger:
         data = {"origin": origin, "admin": admin, "admin_name": admin_name or admin,
                 "admin_key": admin_signer.public.hex(), "log_key": log_signer.public.hex(),
                 "policy": (policy or Policy()).to_data()}
-        ledger._append([ledger._sign(Statement(
+        statement = Statement(
             origin=origin, stream=DIRECTORY_STREAM, seq=1, prev=ZERO_HASH, type="init",
             at=format_time(at or datetime.now(tz=UTC)), actor=admin, key=admin_signer.key_id,
-            data=data), admin_signer)], origin, log_signer)
+            data=data)
+        signed = statement.signed_bytes()
+        envelope = Envelope(now_us(), admin_signer.sign(signed), signed)
+        ledger._append([PendingEvent(DIRECTORY_STREAM, 1, "init", envelope.to_bytes())],
+                       origin, log_signer)
         return ledger
 
     def close(self) -> None:
@@ -226,179 +219,77 @@ class Ledger:
                 public_key_pem: bytes | None = None) -> Receipt:
         """Validate, authorize, sign and append one command; retry on a concurrent append."""
         command = Command(action, case, data, as_actor, at or datetime.now(tz=UTC), cmd)
-        for _attempt in range(MAX_RETRIES):
-            if cmd is not None:
-                done = self.store.recorded_commands([cmd])
-                if cmd in done:
-                    return self._receipt_for_position(done[cmd], duplicate=True)
-            pending, statement = self._prepare(command, public_key_pem)
-            try:
-                position = self._append([pending])[0]
-            except AppendConflict:
-                if action == "register" and case is not None and \
-                        self.store.event_at(case, 1) is not None and cmd is None:
-                    raise InputError(f"case {case} is already registered") from None
-                continue
-            self._after_append(command)
-            return Receipt(statement.stream, statement.seq, position, action,
-                           Envelope.from_bytes(pending.state).hash)
-        raise ConflictError(f"gave up after {MAX_RETRIES} concurrent conflicts on "
-                            f"{case or DIRECTORY_STREAM}", "Try the command again.")
+        return self.execute_many([command], public_key_pems={0: public_key_pem}
+                                 if public_key_pem else None)[0]
 
-    def _prepare(self, command: Command, public_key_pem: bytes | None,
-                 states: dict[str, CaseState | None] | None = None,
-                 heads: dict[str, tuple[int, str]] | None = None
-                 ) -> tuple[PendingEvent, Statement]:
-        """Check a command against the current ledger and sign it (nothing is written)."""
-        action = command.action
-        try:
-            data = parse_data(action, command.data) if action in CASE_ACTIONS or action in (
-                "unit.add", "actor.add") else dict(command.data)
-        except KeyError:
-            raise InputError(f"unknown action {action!r}") from None
-        except ValidationError as exc:
-            raise InputError(f"invalid {action} data: {validation_message(exc)}") from None
-        directory = self.directory()
-        signer_actor = directory.actor(command.actor)
-        if signer_actor is None:
-            raise InputError(f"unknown actor {command.actor!r}",
-                             "Register the actor with `xinfang actor add` first.")
-        signer = self._signer_for(command.actor, directory)
-        at = command.at
-        if at.tzinfo is None:
-            raise InputError("the business time has no UTC offset")
-        if action in CASE_ACTIONS:
-            stream, data = self._check_case_command(command, data, directory, states, heads)
-        else:
-            stream = DIRECTORY_STREAM
-            data = self._directory_data(action, data, public_key_pem)
-            try:
-                directory.check(action, command.actor, data)
-            except DirectoryViolation as exc:
-                forbidden = "role" in str(exc) or "not in the directory" in str(exc)
-                raise (ForbiddenError if forbidden else InputError)(str(exc)) from None
-        seq, prev = (heads or {}).get(stream) or self._head(stream)
-        statement = Statement(origin=directory.origin, stream=stream, seq=seq + 1, prev=prev,
-                              type=action, at=format_time(at), actor=command.actor,
-                              key=signer.key_id, data=data, cmd=command.cmd)
-        return self._sign(statement, signer), statement
+    def execute_many(self, commands: list[Command], *, batch_size: int = 1000,
+                     progress: Callable[[str, int, int], None] | None = None,
+                     public_key_pems: dict[int, bytes] | None = None) -> list[Receipt]:
+        """Check every command against the ledger as it will be, then append them in batches.
 
-    def _check_case_command(self, command: Command, data: dict[str, Any],
-                            directory: Directory,
-                            states: dict[str, CaseState | None] | None,
-                            heads: dict[str, tuple[int, str]] | None
-                            ) -> tuple[str, dict[str, Any]]:
-        case = command.case
-        if command.action == "register" and case is None:
-            case = self.next_case_number(business_date(command.at).year)
-        if case is None or not CASE_NO_PATTERN.match(case):
-            raise InputError(f"invalid case number {case!r}", "Case numbers look like "
-                             "XF-2025-000001.")
-        if states is not None and case in states:
-            state = states[case]
-        else:
-            state = self.case_state(case)
-
-        def lookup(other: str) -> CaseState | None:
-            if states is not None and other in states:
-                return states[other]
-            return self.case_state(other)
-
-        if state is None and command.action != "register":
-            raise InputError(f"unknown case {case}", "Check the case number.")
-        if command.action == "reverse_check_finding":
-            self._check_evidence(data.get("evidence", []), heads)
-        try:
-            check_action(state, command.action, data, directory.actors[command.actor],
-                         command.at, directory, lookup)
-        except CaseViolation as exc:
-            raise (ForbiddenError if exc.forbidden else TransitionError)(
-                f"{case}: {exc}") from None
-        return case, data
-
-    def _check_evidence(self, refs: list[dict[str, Any]],
-                        heads: dict[str, tuple[int, str]] | None) -> None:
-        for ref in refs:
-            record = self.store.event_at(ref["stream"], ref["seq"])
-            if record is None or Envelope.from_bytes(record.state).hash != ref["hash"]:
-                raise InputError(f"evidence {ref['stream']}#{ref['seq']} does not name a "
-                                 "recorded event with that hash")
-
-    def _directory_data(self, action: str, data: dict[str, Any],
-                        public_key_pem: bytes | None) -> dict[str, Any]:
-        if action == "actor.add":
-            if data.get("keyless"):
-                if public_key_pem is not None:
-                    raise InputError("a keyless actor takes no public key")
-                return data
-            public = self._new_public_key(data["actor"], public_key_pem)
-            return {**data, "public_key": public.hex()}
-        if action == "actor.rotate_key":
-            actor = data["actor"]
-            public = self._new_public_key(actor, public_key_pem, rotating=True)
-            return {"actor": actor, "public_key": public.hex()}
-        if action in ("unit.add", "actor.revoke_key"):
-            return data
-        raise InputError(f"unknown directory action {action!r}")
-
-    def _new_public_key(self, actor: str, public_key_pem: bytes | None,
-                        rotating: bool = False) -> bytes:
-        """The public key to register: given as PEM, or one from (or new in) the keystore.
-
-        A new actor's key is saved before its event is appended, so a crash cannot lose it (an
-        unregistered keystore key is reused on the next attempt). A rotated key replaces the old
-        one only after the rotation committed.
+        Nothing is written unless every command passes; a failing command raises its error
+        with ``index`` set to its place in ``commands``. Commands whose ``cmd`` id is already
+        recorded are skipped (their receipts say ``duplicate``). Each batch is one transaction
+        with its own signed checkpoint, so an interrupted run leaves whole batches only, and
+        running it again completes it.
         """
-        if public_key_pem is not None:
-            return load_public_pem(public_key_pem)
-        if rotating:
-            signer = Signer.generate(actor)
-            self._staged_keys[actor] = signer
-            return signer.public
-        if self.keystore.has(actor):
-            signer = self.keystore.load(actor)
-            if signer.key_id in self.directory().keys:
-                raise InputError(f"the keystore key of {actor} is already registered")
-            return signer.public
-        return self.keystore.create(actor).public
-
-    def _after_append(self, command: Command) -> None:
-        """Install a rotated private key once its rotation event committed."""
-        if command.action == "actor.rotate_key" and command.data["actor"] in self._staged_keys:
-            actor = command.data["actor"]
-            self.keystore.retire(actor)
-            self.keystore.save(self._staged_keys.pop(actor))
-
-    def _signer_for(self, actor_id: str, directory: Directory) -> Signer:
-        actor = directory.actors[actor_id]
-        if actor.keyless:
-            raise ForbiddenError(f"{actor_id} is registered without a key and cannot sign",
-                                 "Record the signature as witnessed by a registrar instead.")
-        if actor.key is None:
-            raise KeyUnavailableError(f"{actor_id} has no valid key (revoked)",
-                                      "An admin can issue a new one with `actor rotate-key`.")
-        signer = self.keystore.load(actor_id)
-        if signer.key_id != actor.key:
-            raise KeyUnavailableError(
-                f"the keystore key of {actor_id} ({signer.key_id}) is not the registered key "
-                f"({actor.key})", "It may have been rotated or revoked; use the current key.")
-        return signer
-
-    def _head(self, stream: str) -> tuple[int, str]:
-        if stream == DIRECTORY_STREAM:
-            self.directory()
-            head = self.store.stream_head(stream)
-        else:
-            head = self.store.stream_head(stream)
-        if head is None:
-            return 0, ZERO_HASH
-        return head.seq, Envelope.from_bytes(head.state).hash
-
-    def _sign(self, statement: Statement, signer: Signer) -> PendingEvent:
-        signed = statement.signed_bytes()
-        envelope = Envelope(now_us(), signer.sign(signed), signed)
-        return PendingEvent(statement.stream, statement.seq, statement.type,
-                            envelope.to_bytes(), statement.cmd)
+        for _attempt in range(MAX_RETRIES):
+            session = WriteSession(self, simulate=len(commands) > 1)
+            ids = [c.cmd for c in commands if c.cmd]
+            done = self.store.recorded_commands(ids) if ids else {}
+            receipts: list[Receipt | None] = [None] * len(commands)
+            prepared: list[tuple[int, PendingEvent, Statement]] = []
+            seen: set[str] = set()
+            for index, command in enumerate(commands):
+                if command.cmd is not None and (command.cmd in done or command.cmd in seen):
+                    if command.cmd in done:
+                        receipts[index] = self._receipt_for_position(done[command.cmd],
+                                                                     duplicate=True)
+                    continue
+                try:
+                    pending, statement = session.prepare(
+                        command, (public_key_pems or {}).get(index))
+                except LedgerError as exc:
+                    exc.index = index  # type: ignore[attr-defined]
+                    raise
+                if command.cmd is not None:
+                    seen.add(command.cmd)
+                prepared.append((index, pending, statement))
+                if progress and len(prepared) % 500 == 0:
+                    progress("checked", index + 1, len(commands))
+            for signer in session.new_keys.values():
+                self.keystore.save(signer)
+            written = 0
+            try:
+                for start in range(0, len(prepared), batch_size):
+                    chunk = prepared[start:start + batch_size]
+                    positions = self._append([p for _, p, _ in chunk])
+                    for (index, pending, statement), position in zip(chunk, positions,
+                                                                     strict=True):
+                        receipts[index] = Receipt(statement.stream, statement.seq, position,
+                                                  statement.type,
+                                                  Envelope.from_bytes(pending.state).hash)
+                    written += len(chunk)
+                    if progress:
+                        progress("written", written, len(prepared))
+            except AppendConflict:
+                if written == 0:
+                    self._directory = None  # reload: someone else wrote meanwhile
+                    self._directory_seq = 0
+                    continue
+                raise ConflictError(
+                    f"another writer changed the same cases after {written} events were written",
+                    "Run the same command again: what was written is recognized and skipped."
+                ) from None
+            for actor, signer in session.rotated_keys.items():
+                self.keystore.retire(actor)
+                self.keystore.save(signer)
+            if written and any(p.stream == DIRECTORY_STREAM for _, p, _ in prepared):
+                self.directory()
+            return [r for r in receipts if r is not None] if len(commands) > 1 else \
+                [receipts[0]] if receipts[0] is not None else []
+        raise ConflictError(f"gave up after {MAX_RETRIES} concurrent conflicts",
+                            "Try the command again.")
 
     def _log_signer(self) -> Signer:
         signer = self.keystore.load(LOG_KEY_NAME)

@@ -1,0 +1,223 @@
+"""Preparing commands: validate, authorize and sign against the ledger *as it will be*.
+
+A :class:`WriteSession` starts from the stored ledger and, when it prepares several commands,
+applies each one to its in-memory copy of the directory, case states and stream heads, so the
+next command is judged as if the earlier ones were already written. Nothing here writes.
+"""
+
+from __future__ import annotations
+
+import copy
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError
+
+from schemas.actions import CASE_ACTIONS, CASE_NO_PATTERN, DIRECTORY_ACTIONS, parse_data
+
+from .cases import CaseState, CaseViolation, apply_action, check_action
+from .directory import Directory, DirectoryViolation
+from .errors import (
+    ForbiddenError,
+    InputError,
+    KeyUnavailableError,
+    TransitionError,
+)
+from .keys import Signer, check_id, load_public_pem
+from .policy import business_date
+from .statement import DIRECTORY_STREAM, ZERO_HASH, Envelope, Statement, format_time, now_us
+from .store import PendingEvent
+
+if TYPE_CHECKING:
+    from .service import Command, Ledger
+
+
+def validation_message(exc: ValidationError) -> str:
+    first = exc.errors()[0]
+    where = ".".join(str(p) for p in first.get("loc", ())) or "data"
+    return f"{where}: {first.get('msg', 'invalid')}"
+
+
+class WriteSession:
+    def __init__(self, ledger: Ledger, *, simulate: bool) -> None:
+        self.ledger = ledger
+        self.store = ledger.store
+        self.simulate = simulate
+        live = ledger.directory()
+        self.directory: Directory = copy.deepcopy(live) if simulate else live
+        self.states: dict[str, CaseState | None] = {}
+        self.heads: dict[str, tuple[int, str]] = {}
+        self.hashes: dict[tuple[str, int], str] = {}
+        self.position = self.store.max_position()
+        self.next_numbers: dict[int, int] = {}
+        self.new_keys: dict[str, Signer] = {}
+        self.rotated_keys: dict[str, Signer] = {}
+        self.now = datetime.now(tz=UTC)
+
+    # ---- lookups that see the session's own pending commands ------------------------------
+
+    def state(self, case: str) -> CaseState | None:
+        if case not in self.states:
+            self.states[case] = self.ledger.case_state(case)
+        return self.states[case]
+
+    def head(self, stream: str) -> tuple[int, str]:
+        if stream not in self.heads:
+            record = self.store.stream_head(stream)
+            self.heads[stream] = (0, ZERO_HASH) if record is None else (
+                record.seq, Envelope.from_bytes(record.state).hash)
+        return self.heads[stream]
+
+    def case_number(self, year: int) -> str:
+        if year not in self.next_numbers:
+            current = self.ledger.next_case_number(year)
+            self.next_numbers[year] = int(current[-6:])
+        number = self.next_numbers[year]
+        while self.state(f"XF-{year:04d}-{number:06d}") is not None:
+            number += 1
+        self.next_numbers[year] = number + 1
+        return f"XF-{year:04d}-{number:06d}"
+
+    # ---- preparing one command --------------------------------------------------------------
+
+    def prepare(self, command: Command, public_key_pem: bytes | None = None
+                ) -> tuple[PendingEvent, Statement]:
+        action = command.action
+        if action in CASE_ACTIONS or action in DIRECTORY_ACTIONS:
+            try:
+                data = parse_data(action, command.data)
+            except ValidationError as exc:
+                raise InputError(f"invalid {action} data: {validation_message(exc)}") from None
+        elif action in ("actor.rotate_key", "actor.revoke_key"):
+            data = dict(command.data)
+        else:
+            raise InputError(f"unknown action {action!r}")
+        at = command.at
+        if at.tzinfo is None:
+            raise InputError("the business time has no UTC offset")
+        tolerance = timedelta(seconds=self.directory.policy.clock_tolerance_seconds)
+        if at > self.now + tolerance:
+            raise InputError(f"business time {at.isoformat()} is in the future",
+                             "Business time is when the action happened; use --at.")
+        if self.directory.actor(command.actor) is None:
+            raise InputError(f"unknown actor {command.actor!r}",
+                             "Register the actor with `xinfang actor add` first.")
+        signer = self._signer_for(command.actor)
+        if action in CASE_ACTIONS:
+            stream = self._check_case(command, data)
+        else:
+            stream = DIRECTORY_STREAM
+            data = self._directory_data(action, data, public_key_pem)
+            try:
+                self.directory.check(action, command.actor, data)
+            except DirectoryViolation as exc:
+                text = str(exc)
+                forbidden = "role" in text or "not in the directory" in text
+                raise (ForbiddenError if forbidden else InputError)(text) from None
+        seq, prev = self.head(stream)
+        statement = Statement(origin=self.directory.origin, stream=stream, seq=seq + 1,
+                              prev=prev, type=action, at=format_time(at), actor=command.actor,
+                              key=signer.key_id, data=data, cmd=command.cmd)
+        signed = statement.signed_bytes()
+        envelope = Envelope(now_us(), signer.sign(signed), signed)
+        self._apply(statement, envelope.hash)
+        return PendingEvent(stream, statement.seq, action, envelope.to_bytes(),
+                            command.cmd), statement
+
+    def _apply(self, statement: Statement, digest: str) -> None:
+        self.heads[statement.stream] = (statement.seq, digest)
+        self.hashes[(statement.stream, statement.seq)] = digest
+        self.position += 1
+        if not self.simulate:
+            return
+        if statement.stream == DIRECTORY_STREAM:
+            self.directory.apply(statement.type, statement.data, self.position)
+        else:
+            self.states[statement.stream] = apply_action(
+                self.states.get(statement.stream), statement.stream, statement.type,
+                statement.data, statement.business_time)
+
+    def _check_case(self, command: Command, data: dict[str, Any]) -> str:
+        case = command.case
+        if command.action == "register" and case is None:
+            case = self.case_number(business_date(command.at).year)
+        if case is None or not CASE_NO_PATTERN.match(case):
+            raise InputError(f"invalid case number {case!r}",
+                             "Case numbers look like XF-2025-000001.")
+        state = self.state(case)
+        if state is None and command.action != "register":
+            raise InputError(f"unknown case {case}", "Check the case number.")
+        if command.action == "register" and state is not None:
+            raise InputError(f"case {case} is already registered")
+        if command.action == "reverse_check_finding":
+            self._check_evidence(data.get("evidence", []))
+        try:
+            check_action(state, command.action, data, self.directory.actors[command.actor],
+                         command.at, self.directory, self.state)
+        except CaseViolation as exc:
+            raise (ForbiddenError if exc.forbidden else TransitionError)(
+                f"{case}: {exc}") from None
+        return case
+
+    def _check_evidence(self, refs: list[dict[str, Any]]) -> None:
+        for ref in refs:
+            digest = self.hashes.get((ref["stream"], ref["seq"]))
+            if digest is None:
+                record = self.store.event_at(ref["stream"], ref["seq"])
+                digest = Envelope.from_bytes(record.state).hash if record else None
+            if digest != ref["hash"]:
+                raise InputError(f"evidence {ref['stream']}#{ref['seq']} does not name a "
+                                 "recorded event with that hash")
+
+    # ---- keys -------------------------------------------------------------------------------
+
+    def _signer_for(self, actor_id: str) -> Signer:
+        actor = self.directory.actors[actor_id]
+        if actor.keyless:
+            raise ForbiddenError(f"{actor_id} is registered without a key and cannot sign",
+                                 "Record the signature as witnessed by a registrar instead.")
+        if actor.key is None:
+            raise KeyUnavailableError(f"{actor_id} has no valid key (revoked)",
+                                      "An admin can issue a new one with `actor rotate-key`.")
+        signer = self.rotated_keys.get(actor_id) or self.new_keys.get(actor_id) or \
+            self.ledger.keystore.load(actor_id)
+        if signer.key_id != actor.key:
+            raise KeyUnavailableError(
+                f"the keystore key of {actor_id} ({signer.key_id}) is not the registered key "
+                f"({actor.key})", "It may have been rotated or revoked; use the current key.")
+        return signer
+
+    def _directory_data(self, action: str, data: dict[str, Any],
+                        public_key_pem: bytes | None) -> dict[str, Any]:
+        if action == "actor.add":
+            if data.get("keyless"):
+                if public_key_pem is not None:
+                    raise InputError("a keyless actor takes no public key")
+                return data
+            return {**data, "public_key": self._new_public_key(data["actor"],
+                                                               public_key_pem).hex()}
+        if action == "actor.rotate_key":
+            actor = check_id(data.get("actor", ""), "actor id")
+            if public_key_pem is not None:
+                public = load_public_pem(public_key_pem)
+            else:
+                signer = Signer.generate(actor)
+                self.rotated_keys[actor] = signer
+                public = signer.public
+            return {"actor": actor, "public_key": public.hex()}
+        return data
+
+    def _new_public_key(self, actor: str, public_key_pem: bytes | None) -> bytes:
+        """The key to register for a new actor: given as PEM, an unregistered keystore key
+        (e.g. left by an interrupted run), or a fresh one saved just before the write."""
+        if public_key_pem is not None:
+            return load_public_pem(public_key_pem)
+        keystore = self.ledger.keystore
+        if keystore.has(actor):
+            signer = keystore.load(actor)
+            if signer.key_id in self.directory.keys:
+                raise InputError(f"the keystore key of {actor} is already registered")
+            return signer.public
+        signer = Signer.generate(actor)
+        self.new_keys[actor] = signer
+        return signer.public
