@@ -50,7 +50,7 @@ CHECK_NAMES = {
 }
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True)
 class Failure:
     position: int
     check: int
@@ -192,7 +192,7 @@ class LedgerVerifier:
             break
         self._check_checkpoints()
         self._check_kept()
-        self.failures.sort()
+        self.failures.sort(key=lambda f: (f.position, f.check))
         latest = self.store.latest_checkpoint()
         return VerifyReport(
             ok=not self.failures, events=self.events, streams=len(self.heads),
