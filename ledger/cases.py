@@ -105,7 +105,7 @@ def check_action(case: CaseState | None, action: str, data: dict[str, Any], sign
     if action in REVERSE_CHECK_ACTIONS:
         _check_reverse_check(case, action, data, directory)
         return
-    if case.final:
+    if case.final and action != "desist":  # a desist undertaking is no further handling
         raise CaseViolation("the matter is final after its 复核 (recheck) decision; "
                             "a new petition on it can only be registered and not re-accepted")
     handler = _RULES.get(action)

@@ -35,8 +35,38 @@ ZERO_HASH = "0" * 64
 DIRECTORY_STREAM = "directory"
 
 
+_MAX_EXACT_INT = 2**53 - 1
+
+
+def _plain(value: Any) -> bool:
+    """True for values whose RFC 8785 form equals Python's sorted compact JSON: strings, safe
+    integers, booleans, null, lists, and objects with ASCII keys (ASCII sorts the same by
+    code point as by UTF-16 unit). Floats and other keys take the reference implementation."""
+    if isinstance(value, str) or value is None or isinstance(value, bool):
+        return True
+    if isinstance(value, int):
+        return -_MAX_EXACT_INT <= value <= _MAX_EXACT_INT
+    if isinstance(value, list):
+        return all(_plain(v) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and k.isascii() and _plain(v) for k, v in value.items())
+    return False
+
+
 def canonical_bytes(obj: Any) -> bytes:
-    """RFC 8785 (JCS) canonical JSON."""
+    """RFC 8785 (JCS) canonical JSON.
+
+    Our statements hold only plain values, for which the stdlib encoder with sorted keys,
+    compact separators and no ASCII escaping produces exactly the JCS bytes (same escapes:
+    \\b \\f \\n \\r \\t, other controls as lowercase \\u00xx); a property test pins
+    this equivalence against the ``rfc8785`` package, which handles everything else.
+    """
+    if _plain(obj):
+        try:
+            return json.dumps(obj, sort_keys=True, separators=(",", ":"),
+                              ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            pass  # lone surrogates: let the reference implementation reject them
     return rfc8785.dumps(obj)
 
 

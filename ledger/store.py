@@ -229,6 +229,8 @@ class Store:
             else:
                 raw.rollback()
         except sqlite3.IntegrityError as exc:
+            if APPEND_ONLY_MESSAGE in str(exc):
+                raise StorageError(f"refused: {exc}") from None
             raise AppendConflict(str(exc)) from None
         except sqlite3.OperationalError as exc:
             raise StorageError(f"database error: {exc}",

@@ -1,0 +1,122 @@
+"""Storage contract, run on both backends: append-only tables, positions, idempotency."""
+
+from __future__ import annotations
+
+import pytest
+
+from ledger import Ledger
+from ledger.errors import EnvironmentProblem, KeyUnavailableError, StorageError
+from ledger.store import SIDE_TABLES, Store, parse_location
+from tests.tamper import events_table
+from tests.world import World, t
+
+
+def _tables(store: Store) -> list[str]:
+    return [events_table(store) if store.backend == "sqlite" else store.events_table,
+            *(store.t(name) for name in SIDE_TABLES)]
+
+
+@pytest.mark.parametrize("operation", ["UPDATE", "DELETE"])
+def test_database_rejects_changes(world: World, operation: str) -> None:
+    case = world.closed_case()
+    world.ledger.execute("desist", case, {"document_sha256": "ab" * 32},
+                         as_actor="registrar-01", at=t("2025-04-01"), cmd="with-an-id")
+    store = world.ledger.store
+    for table in _tables(store):
+        column = "position" if "leaves" in table or "commands" in table else \
+            "size" if "checkpoints" in table else "level" if "nodes" in table else \
+            "originator_version"
+        sql = f"UPDATE {table} SET {column}={column}" if operation == "UPDATE" else \
+            f"DELETE FROM {table}"
+        with pytest.raises(StorageError, match="append-only|append.only"), \
+                store.cursor(commit=True) as cur:
+            cur.execute(sql)
+    assert world.ledger.store.leaf_count() > 0
+
+
+def test_postgres_rejects_truncate(world: World) -> None:
+    store = world.ledger.store
+    if store.backend != "postgresql":
+        pytest.skip("TRUNCATE exists only on PostgreSQL (SQLite has no TRUNCATE statement)")
+    for table in _tables(store):
+        with pytest.raises(StorageError, match="append-only"), store.cursor(commit=True) as cur:
+            cur.execute(f"TRUNCATE {table}")
+
+
+def test_positions_leaves_and_checkpoint_per_write(world: World) -> None:
+    store = world.ledger.store
+    before = store.leaf_count()
+    receipt = world.do("register", None, {"channel": "visit", "source": "direct",
+                                          "category": "help", "petitioner": "pet-0001",
+                                          "summary": "求助"}, by="registrar-01",
+                       at=t("2025-02-01"))
+    assert receipt.stream == "XF-2025-000001"
+    assert store.leaf_count() == before + 1
+    assert store.leaf_index(receipt.position) == before
+    assert store.latest_checkpoint().size == before + 1
+
+
+def test_case_numbers_allocated_per_year(world: World) -> None:
+    a = world.register(t("2025-02-01"))
+    b = world.register(t("2025-02-02"))
+    c = world.register(t("2024-12-30"))
+    assert (a, b, c) == ("XF-2025-000001", "XF-2025-000002", "XF-2024-000001")
+
+
+def test_commands_are_idempotent_by_id(world: World) -> None:
+    data = {"channel": "visit", "source": "direct", "category": "help",
+            "petitioner": "pet-0001", "summary": "求助"}
+    led = world.ledger
+    first = led.execute("register", None, data, as_actor="registrar-01", at=t("2025-02-01"),
+                        cmd="line-1")
+    again = led.execute("register", None, data, as_actor="registrar-01", at=t("2025-02-01"),
+                        cmd="line-1")
+    assert again.duplicate and again.position == first.position
+    assert led.store.stream("XF-2025-000002") == []
+
+
+def test_private_keys_never_stored_in_database(world: World) -> None:
+    world.closed_case()
+    led = world.ledger
+    secrets = [led.keystore.load(name).private.private_bytes_raw()
+               for name in ("admin-01", "officer-07", "log")]
+    for note in led.store.iter_log():
+        for secret in secrets:
+            assert secret not in note.state
+    for table in _tables(led.store):
+        for row in led.store.query(f"SELECT * FROM {table}"):
+            for value in row:
+                if isinstance(value, (bytes, memoryview)):
+                    assert not any(s in bytes(value) for s in secrets)
+
+
+def test_revoked_key_cannot_sign(world: World) -> None:
+    case = world.accepted_case()
+    world.ledger.revoke_key("officer-07", as_actor="admin-01", at=t("2025-03-04"))
+    with pytest.raises(KeyUnavailableError, match="revoked"):
+        world.do("progress", case, {"note": "x"}, by="officer-07", at=t("2025-03-05"))
+
+
+def test_rotated_key_replaces_old_one(world: World) -> None:
+    case = world.accepted_case()
+    led = world.ledger
+    old = led.keystore.load("officer-07").key_id
+    led.rotate_key("officer-07", as_actor="admin-01", at=t("2025-03-04"))
+    new = led.keystore.load("officer-07").key_id
+    assert new != old and led.directory().actor("officer-07").key == new
+    world.do("progress", case, {"note": "换钥后进展"}, by="officer-07", at=t("2025-03-05"))
+    from ledger.verify import verify_ledger
+
+    assert verify_ledger(led.store).ok
+
+
+def test_opening_missing_ledger_is_environment_error(tmp_path) -> None:  # noqa: ANN001
+    with pytest.raises(EnvironmentProblem) as info:
+        Ledger.open(f"sqlite:///{tmp_path / 'none.db'}", tmp_path / "keys")
+    assert info.value.exit_code == 3
+    assert not (tmp_path / "none.db").exists()
+
+
+def test_unreachable_postgres_is_storage_error() -> None:
+    with pytest.raises(EnvironmentProblem):
+        Store(parse_location("postgresql://postgres@127.0.0.1:1/nothing"))
