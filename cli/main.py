@@ -14,6 +14,7 @@ from ledger import Ledger, load_policy_file
 from ledger.errors import InputError
 from ledger.keys import public_pem
 
+from .bundle_commands import register_bundle_commands
 from .case_commands import case_group, reverse_check_group
 from .context import (
     DEFAULTS,
@@ -25,6 +26,7 @@ from .context import (
     parse_at,
     settings,
 )
+from .demo import demo_cmd
 from .output import emit_json
 from .read_commands import register_read_commands
 
@@ -237,6 +239,8 @@ def public_key_cmd(name: str) -> None:
 cli.add_command(case_group)
 cli.add_command(reverse_check_group)
 register_read_commands(cli)
+cli.add_command(demo_cmd)
+register_bundle_commands(cli)
 
 
 def main() -> None:

@@ -220,7 +220,7 @@ class _BundleReplay(LedgerVerifier):
         for event in events:
             try:
                 job = self._check_event(event.position, event.stream, event.seq, event.type,
-                                        event.state, None)
+                                        event.state, cast(Any, None))
             except (KeyError, TypeError, ValueError, AttributeError) as exc:
                 self.fail(event.position, 1, event.stream, event.seq,
                           f"event cannot be judged: {type(exc).__name__} {exc}")
@@ -250,7 +250,7 @@ def verify_bundle(data: bytes | str, trusted_keys: Iterable[bytes]) -> BundleRep
     init = _init_data(events, failures)
     admin_key = _trusted_role(init, "admin_key", trusted)
     log_key = _trusted_role(init, "log_key", trusted)
-    origin = init.get("origin") if isinstance(init.get("origin"), str) else model.origin
+    origin = init["origin"] if isinstance(init.get("origin"), str) else model.origin
     if model.origin != origin:
         failures.append(Failure(0, 0, None, None, f"the bundle's origin {model.origin!r} is not "
                                 f"the ledger's origin {origin!r}"))
@@ -282,13 +282,14 @@ def _parse(data: bytes | str) -> tuple[_BundleModel | None, list[Failure]]:
         error = exc.errors()[0]
         loc = error.get("loc", ())
         where = ".".join(str(p) for p in loc) or "bundle"
-        position, stream, seq = 0, None, None
+        event: Any = {}
         if len(loc) >= 2 and loc[0] == "events" and isinstance(loc[1], int):
             event = raw["events"][loc[1]]
-            if isinstance(event, dict):
-                position = event.get("position") if isinstance(event.get("position"), int) else 0
-                stream, seq = event.get("stream"), event.get("seq")
-        return None, [Failure(position, 0, stream if isinstance(stream, str) else None,
+        if not isinstance(event, dict):
+            event = {}
+        position, stream, seq = event.get("position"), event.get("stream"), event.get("seq")
+        return None, [Failure(position if isinstance(position, int) else 0, 0,
+                              stream if isinstance(stream, str) else None,
                               seq if isinstance(seq, int) else None,
                               f"{where}: {error.get('msg', 'invalid')}")]
 

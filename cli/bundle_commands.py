@@ -1,0 +1,275 @@
+"""`export`, `verify-bundle`, `case verify-closure` and `report closures`: thin shells over
+ledger.bundle and ledger.closure."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ledger.bundle import CHECK_NAMES, bundle_bytes, export_bundle, verify_bundle
+from ledger.closure import ClosureRecord, ClosureSignature, closed_cases, closure_record
+from ledger.closure import closure_report as build_closure_report
+from ledger.errors import InputError
+from ledger.keys import load_public_pem
+from ledger.store import Store, parse_location
+from projections.labels import label
+
+from .context import format_option, handle_errors, lang_option, settings
+from .output import emit_json, table
+
+
+@contextmanager
+def _store() -> Iterator[Store]:
+    """The ledger's tables, read-only use: these commands need no keystore."""
+    with Store(parse_location(settings().ledger_url)) as store:
+        if not store.is_initialized():
+            raise InputError("the ledger is not initialized", "Run `xinfang init` first.")
+        yield store
+
+
+# ---- export / verify-bundle --------------------------------------------------------------------
+
+@click.command("export")
+@click.argument("cases", nargs=-1, metavar="CASE...")
+@click.option("--all-closed", is_flag=True, help="Every currently closed case.")
+@click.option("--out", type=click.Path(dir_okay=False, writable=True), metavar="FILE",
+              help="Write the bundle here (default: standard output).")
+@handle_errors
+def export_cmd(cases: tuple[str, ...], all_closed: bool, out: str | None) -> None:
+    """Write an offline bundle: the cases' signed events, the directory, inclusion proofs of
+    every event and the signed checkpoint they are proven against (docs/bundle-format.md).
+
+    \b
+    Examples:
+      xinfang export XF-2025-000001 --out XF-2025-000001.bundle.json
+      xinfang export --all-closed --out closed.bundle.json
+    """
+    with _store() as store:
+        chosen = [*cases, *(closed_cases(store) if all_closed else [])]
+        if not chosen:
+            raise InputError("no case to export" if not all_closed else "no closed case",
+                             "Name one or more cases, or use --all-closed.")
+        bundle = export_bundle(store, chosen)
+    data = bundle_bytes(bundle)
+    if out is None:
+        click.echo(data.decode("utf-8"), nl=False)
+        return
+    Path(out).write_bytes(data)
+    size = bundle["checkpoint"].split("\n")[1]
+    click.echo(f"exported {len(bundle['cases'])} case(s) and {len(bundle['events'])} events "
+               f"proven against checkpoint size {size} to {out}")
+
+
+@click.command("verify-bundle")
+@click.argument("bundle_file", metavar="FILE", type=click.Path(exists=True, dir_okay=False,
+                                                               allow_dash=True))
+@click.option("--trust", "trust", multiple=True, required=True, metavar="PEM",
+              type=click.Path(exists=True, dir_okay=False),
+              help="Trusted public key (PEM): give the log key and the admin key, e.g. "
+                   "--trust log.pub --trust admin.pub.")
+@format_option("text", "json")
+@handle_errors
+def verify_bundle_cmd(bundle_file: str, trust: tuple[str, ...], fmt: str) -> None:
+    """Verify an offline bundle with no database: checkpoint signature, every inclusion proof,
+    signature, key, authorization, hash chain and time (exit 1 on failure).
+
+    \b
+    Example:
+      xinfang verify-bundle XF-2025-000001.bundle.json --trust log.pub --trust admin.pub
+    """
+    keys = [load_public_pem(Path(path).read_bytes()) for path in trust]
+    data = sys.stdin.buffer.read() if bundle_file == "-" else Path(bundle_file).read_bytes()
+    report = verify_bundle(data, keys)
+    if fmt == "json":
+        emit_json(report.to_json())
+    else:
+        verdict = "PASS" if report.ok else "FAIL"
+        root = report.checkpoint_root[:16] + "…" if report.checkpoint_root else "none"
+        click.echo(f"verify-bundle: {verdict} — {report.events} events in {report.streams} "
+                   f"streams for {', '.join(report.cases) or '?'}; checkpoint size "
+                   f"{report.checkpoint_size}, root {root}")
+        if report.first_failure is not None:
+            click.echo("first bad event: " + _where(report.first_failure))
+        for failure in report.failures[:50]:
+            click.echo(f"  check {failure.check} ({CHECK_NAMES[failure.check]}) at "
+                       f"{_where(failure)}: {failure.reason}")
+        if len(report.failures) > 50:
+            click.echo(f"  … and {len(report.failures) - 50} more (use --format json)")
+    if not report.ok:
+        sys.exit(1)
+
+
+def _where(failure: Any) -> str:
+    if failure.stream is None:
+        return "the bundle" if failure.position == 0 else f"position {failure.position}"
+    seq = f"#{failure.seq}" if failure.seq is not None else ""
+    return f"{failure.stream}{seq} (position {failure.position})"
+
+
+# ---- closures ----------------------------------------------------------------------------------
+
+ROLES = ("handler", "unit_leader", "petitioner")
+
+
+def _time(text: str | None) -> str:
+    return text[:16].replace("T", " ") if text else "—"
+
+
+def _mark(sig: ClosureSignature, lang: str) -> str:
+    if not sig.present:
+        return label("closure", "missing", lang)
+    if sig.form == "refused":
+        return label("form", "refused", lang)
+    return label("field", "ok" if sig.verified else "bad", lang)
+
+
+def _how(sig: ClosureSignature, lang: str) -> str:
+    """The petitioner's opinion and form of signing, e.g. 满意 / 见证纸质签名."""
+    if sig.role != "petitioner" or not sig.present or sig.form == "refused":
+        return ""
+    return f"{label('opinion', sig.opinion, lang)} / {label('form', sig.form, lang)}"
+
+
+def _who(sig: ClosureSignature, lang: str) -> str:
+    if not sig.present:
+        return label("closure", "missing", lang)
+    return " ".join(part for part in (sig.actor or "?", _mark(sig, lang), _how(sig, lang))
+                    if part)
+
+
+def _problem_text(problem: Any, lang: str) -> str:
+    return f"{label('closure', problem.code, lang)}: {problem.detail}"
+
+
+def _verdict(record: ClosureRecord, lang: str) -> str:
+    return label("closure", "valid" if record.valid else "invalid", lang)
+
+
+def _print_record(record: ClosureRecord, lang: str) -> None:
+    c = lambda key: label("closure", key, lang)  # noqa: E731
+    click.echo(f"{label('field', 'case', lang)} {record.case}    {c('closed_at')}: "
+               f"{_time(record.closed_at)}    {c('closed_by')}: {record.closed_by or '—'}    "
+               f"{c('verdict')}: {_verdict(record, lang)}")
+    rows = []
+    for role in ROLES:
+        sig = record.signatures[role]
+        rows.append([c(role), sig.actor or "—", _time(sig.at), sig.key or "—",
+                     _mark(sig, lang), _how(sig, lang)])
+    click.echo(table([c("signature"), c("signer"), label("field", "at", lang), c("key"),
+                      c("verified"), label("field", "details", lang)], rows))
+    for problem in record.problems:
+        click.echo(f"  - {_problem_text(problem, lang)}")
+
+
+@click.command("verify-closure")
+@click.argument("case_no", metavar="CASE")
+@format_option("text", "json")
+@lang_option
+@handle_errors
+def verify_closure_cmd(case_no: str, fmt: str, lang: str) -> None:
+    """Check a case's latest closing has the three signatures (三签), each verified and by
+    the signer authorized at that time (exit 1 if not).
+
+    \b
+    Examples:
+      xinfang case verify-closure XF-2025-000001
+      xinfang case verify-closure XF-2025-000001 --format json --lang en
+    """
+    with _store() as store:
+        record = closure_record(store, case_no)
+    if fmt == "json":
+        emit_json(record.to_json())
+    else:
+        _print_record(record, lang)
+    if not record.valid:
+        sys.exit(1)
+
+
+def _rows(records: list[ClosureRecord], lang: str) -> tuple[list[str], list[list[str]]]:
+    """One row per case, shared by the text, csv and xlsx outputs."""
+    c = lambda key: label("closure", key, lang)  # noqa: E731
+    headers = [label("field", "case", lang), c("closed_at"), c("handler"), c("unit_leader"),
+               c("petitioner"), c("verdict"), c("problems")]
+    rows = [[r.case, _time(r.closed_at), *(_who(r.signatures[role], lang) for role in ROLES),
+             _verdict(r, lang), "; ".join(label("closure", p.code, lang) for p in r.problems)]
+            for r in records]
+    return headers, rows
+
+
+def _write_table(headers: list[str], rows: list[list[str]], fmt: str, out: str) -> None:
+    if fmt == "csv":
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(headers)
+        writer.writerows(rows)
+        Path(out).write_text(buffer.getvalue(), encoding="utf-8-sig")
+        return
+    import xlsxwriter
+
+    book = xlsxwriter.Workbook(out)
+    sheet = book.add_worksheet("closures")
+    for col, text in enumerate(headers):
+        sheet.write(0, col, text)
+    for r, row in enumerate(rows, start=1):
+        for col, text in enumerate(row):
+            sheet.write(r, col, text)
+    book.close()
+
+
+@click.command("closures")
+@format_option("text", "json", "csv", "xlsx")
+@lang_option
+@click.option("--out", type=click.Path(dir_okay=False, writable=True), metavar="FILE",
+              help="Write to FILE (required for csv and xlsx; default: standard output).")
+@handle_errors
+def closures_cmd(fmt: str, lang: str, out: str | None) -> None:
+    """Closure records (三签结案记录): for each closed case, its three signatures, each verified.
+
+    \b
+    Examples:
+      xinfang report closures
+      xinfang report closures --format json
+      xinfang report closures --format xlsx --out closures.xlsx
+    """
+    if fmt in ("csv", "xlsx") and not out:
+        raise InputError(f"--format {fmt} needs --out FILE")
+    with _store() as store:
+        records = build_closure_report(store)
+    if fmt in ("csv", "xlsx"):
+        assert out is not None
+        _write_table(*_rows(records, lang), fmt, out)
+        return
+    if fmt == "json":
+        text = json.dumps({"cases": [r.to_json() for r in records]}, ensure_ascii=False,
+                          indent=2)
+    else:
+        lines = [table(*_rows(records, lang))]
+        lines += [f"  {r.case}: {_problem_text(p, lang)}" for r in records for p in r.problems]
+        text = "\n".join(lines)
+    if out:
+        Path(out).write_text(text + "\n", encoding="utf-8")
+    else:
+        click.echo(text)
+
+
+def register_bundle_commands(cli: click.Group) -> None:
+    """Add the commands; `report closures` joins an existing `report` group if there is one."""
+    from .case_commands import case_group
+
+    cli.add_command(export_cmd)
+    cli.add_command(verify_bundle_cmd)
+    case_group.add_command(verify_closure_cmd)
+    report = cli.commands.get("report")
+    if not isinstance(report, click.Group):
+        report = click.Group("report", help="Reports: statistics, supervision, "
+                             "accountability, closures.")
+        cli.add_command(report)
+    report.add_command(closures_cmd)

@@ -1,0 +1,361 @@
+"""The read model as a fold: ``apply(row, event, policy) -> row`` for cases, plus the rows a
+single event derives (assignments, repeat links, directory names).
+
+No I/O, no clock: the same events always give the same rows, which is what makes a rebuild equal
+to an incremental catch-up, and lets a report refold a case "as it stood" at an earlier date.
+Rows are updated in place (a batch owns them) for speed; the write side's ``cases.apply_action``
+is mirrored, not imported, because the read model keeps more (who, when, and evidence refs).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from ledger.policy import Policy, business_date
+
+from .events import LedgerEvent
+
+
+@dataclass(slots=True)
+class CaseRow:
+    """Everything the reports (and accountability checks) need about one case, latest state.
+
+    ``*_seq``/``*_hash`` fields are evidence references (the stream is ``case_no``). Dates are
+    business dates in Asia/Shanghai. ``max_on`` is the latest business date of any event folded
+    in: a row answers "as of D" exactly when ``max_on <= D``.
+    """
+
+    case_no: str
+    registered_at: str
+    registered_on: date
+    registered_by: str
+    register_hash: str
+    channel: str
+    source: str
+    ref: str | None
+    category: str
+    petitioner: str
+    persons: int
+    summary: str
+    repeat_of: tuple[str, ...]
+    reception_day: bool
+    received_by: str | None
+    acceptance_due: date
+    max_on: date
+    # acceptance decision (made once)
+    decision: str | None = None
+    decided_on: date | None = None
+    decided_by: str | None = None
+    accept_seq: int | None = None
+    accept_hash: str | None = None
+    notice_served_on: date | None = None
+    handling_start: date | None = None
+    handling_due: date | None = None
+    # latest assignment (every assignment is in rm_assignments)
+    unit: str | None = None
+    handler: str | None = None
+    assigned_on: date | None = None
+    assign_due: date | None = None
+    assign_count: int = 0
+    # latest supervision
+    supervised_on: date | None = None
+    supervised_by: str | None = None
+    supervision_authority: str | None = None
+    supervision_due: date | None = None
+    supervision_form: str | None = None
+    supervise_count: int = 0
+    remind_count: int = 0
+    # leader package
+    package_leader: str | None = None
+    packaged_on: date | None = None
+    # handling
+    progress_count: int = 0
+    follow_up_count: int = 0
+    last_progress_on: date | None = None
+    extension_days: int = 0
+    # reply (cleared by reopen; the first one's served date is kept for "answered on the spot")
+    replied_on: date | None = None
+    replied_by: str | None = None
+    reply_served_on: date | None = None
+    first_reply_served_on: date | None = None
+    reply_outcome: str | None = None
+    reply_resolution: str | None = None
+    reply_seq: int | None = None
+    reply_hash: str | None = None
+    # the three signatures (三签)
+    attested_by: str | None = None
+    attested_on: date | None = None
+    consented_by: str | None = None
+    consented_on: date | None = None
+    petitioner_form: str | None = None        # key / witnessed / refused (latest)
+    petitioner_opinion: str | None = None
+    petitioner_signed_by: str | None = None   # the petitioner, or the witnessing registrar
+    petitioner_signed_on: date | None = None
+    petitioner_sign_seq: int | None = None
+    petitioner_sign_hash: str | None = None
+    # closing
+    closed_on: date | None = None
+    closed_at: str | None = None
+    closed_by: str | None = None
+    close_seq: int | None = None
+    close_hash: str | None = None
+    override_reason: str | None = None
+    close_count: int = 0
+    desisted_on: date | None = None
+    # review (复查) and re-review (复核)
+    review_stage: str | None = None
+    review_level: str | None = None
+    review_decision: str | None = None
+    review_decided_on: date | None = None
+    overturned_count: int = 0
+    overturn_seq: int | None = None
+    overturn_hash: str | None = None
+    final: bool = False
+    reopen_count: int = 0
+    reopened_on: date | None = None
+    # reverse-check (倒查)
+    reverse_check: str | None = None          # open / concluded
+    reverse_check_count: int = 0
+    reverse_check_findings: int = 0
+    # bookkeeping
+    last_seq: int = 0
+    last_position: int = 0
+
+    @property
+    def closed(self) -> bool:
+        return self.closed_on is not None
+
+    @property
+    def petitioner_signed(self) -> bool:
+        """A refusal (拒签) never counts as a signature."""
+        return self.petitioner_form in ("key", "witnessed")
+
+
+@dataclass(frozen=True, slots=True)
+class AssignmentRow:
+    """One assign/transfer (交办/转办), numbered per case from 1."""
+
+    case_no: str
+    n: int
+    seq: int
+    hash: str
+    assigned_on: date
+    assigned_by: str
+    unit: str
+    handler: str
+    due: date | None
+
+
+@dataclass(frozen=True, slots=True)
+class UnitRow:
+    unit: str
+    name: str
+    parent: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ActorRow:
+    actor: str
+    name: str
+    unit: str | None
+    roles: str   # comma-separated
+
+
+def _day(text: str | None) -> date | None:
+    return date.fromisoformat(text[:10]) if text else None
+
+
+def _served_day(text: str) -> date:
+    return business_date(datetime.fromisoformat(text))
+
+
+def _handling_due(row: CaseRow, policy: Policy) -> date | None:
+    if row.handling_start is None:
+        return None
+    return policy.add_days(row.handling_start, policy.handling_days) + \
+        timedelta(days=row.extension_days)
+
+
+def register(event: LedgerEvent, policy: Policy) -> CaseRow:
+    data = event.data
+    return CaseRow(
+        case_no=event.stream, registered_at=event.at, registered_on=event.on,
+        registered_by=event.actor, register_hash=event.hash, channel=data["channel"],
+        source=data["source"], ref=data.get("ref"), category=data["category"],
+        petitioner=data["petitioner"], persons=int(data.get("persons", 1)),
+        summary=data["summary"], repeat_of=tuple(data.get("repeat_of", ())),
+        reception_day=bool(data.get("reception_day", False)),
+        received_by=data.get("received_by"),
+        acceptance_due=policy.add_days(event.on, policy.acceptance_days), max_on=event.on,
+        last_seq=event.seq, last_position=event.position)
+
+
+def _accept(row: CaseRow, e: LedgerEvent, policy: Policy) -> None:
+    row.decision = e.data["decision"]
+    row.decided_on, row.decided_by = e.on, e.actor
+    row.accept_seq, row.accept_hash = e.seq, e.hash
+    row.notice_served_on = _day(e.data.get("notice_served_at"))
+    if row.decision == "accepted":
+        row.handling_start = e.on
+        row.handling_due = _handling_due(row, policy)
+
+
+def _assign(row: CaseRow, e: LedgerEvent, policy: Policy) -> None:
+    row.unit, row.handler = e.data["unit"], e.data["handler"]
+    row.assigned_on, row.assign_due = e.on, _day(e.data.get("due"))
+    row.assign_count += 1
+
+
+def _supervise(row: CaseRow, e: LedgerEvent, policy: Policy) -> None:
+    row.supervised_on, row.supervised_by = e.on, e.actor
+    row.supervision_authority = e.data["authority"]
+    row.supervision_due = _day(e.data["due"])
+    row.supervision_form = e.data.get("form")
+    row.supervise_count += 1
+
+
+def _remind(row: CaseRow, e: LedgerEvent, policy: Policy) -> None:
+    row.remind_count += 1
+
+
+def _package(row: CaseRow, e: LedgerEvent, policy: Policy) -> None:
+    row.package_leader, row.packaged_on = e.data["leader"], e.on
+
+
+def _progress(row: CaseRow, e: LedgerEvent, policy: Policy) -> None:
+    row.progress_count += 1
+    row.follow_up_count += bool(e.data.get("follow_up"))
+    row.last_progress_on = e.on
+
+
+def _extend(row: CaseRow, e: LedgerEvent, policy: Policy) -> None:
+    row.extension_days += int(e.data["days"])
+    row.handling_due = _handling_due(row, policy)
+
+
+def _reply(row: CaseRow, e: LedgerEvent, policy: Policy) -> None:
+    row.replied_on, row.replied_by = e.on, e.actor
+    row.reply_served_on = _served_day(e.data["served_at"])
+    if row.first_reply_served_on is None:
+        row.first_reply_served_on = row.reply_served_on
+    row.reply_outcome, row.reply_resolution = e.data["outcome"], e.data["resolution"]
+    row.reply_seq, row.reply_hash = e.seq, e.hash
+
+
+def _attest(row: CaseRow, e: LedgerEvent, policy: Policy) -> None:
+    row.attested_by, row.attested_on = e.actor, e.on
+
+
+def _consent(row: CaseRow, e: LedgerEvent, policy: Policy) -> None:
+    row.consented_by, row.consented_on = e.actor, e.on
+
+
+def _petitioner_sign(row: CaseRow, e: LedgerEvent, policy: Policy) -> None:
+    row.petitioner_form, row.petitioner_opinion = e.data["form"], e.data.get("opinion")
+    row.petitioner_signed_by, row.petitioner_signed_on = e.actor, e.on
+    row.petitioner_sign_seq, row.petitioner_sign_hash = e.seq, e.hash
+
+
+def _close(row: CaseRow, e: LedgerEvent, policy: Policy) -> None:
+    row.closed_on, row.closed_at, row.closed_by = e.on, e.at, e.actor
+    row.close_seq, row.close_hash = e.seq, e.hash
+    row.override_reason = e.data.get("override_reason")
+    row.close_count += 1
+
+
+def _desist(row: CaseRow, e: LedgerEvent, policy: Policy) -> None:
+    row.desisted_on = e.on
+
+
+def _review_request(row: CaseRow, e: LedgerEvent, policy: Policy) -> None:
+    row.review_stage = f"{e.data['level']}_requested"
+
+
+def _review_decide(row: CaseRow, e: LedgerEvent, policy: Policy) -> None:
+    level, decision = e.data["level"], e.data["decision"]
+    row.review_stage = f"{level}_decided"
+    row.review_level, row.review_decision, row.review_decided_on = level, decision, e.on
+    if decision in ("changed", "revoked"):
+        row.overturned_count += 1
+        row.overturn_seq, row.overturn_hash = e.seq, e.hash
+    if level == "recheck":
+        row.final = True
+
+
+_REOPEN_CLEARS = (
+    "closed_on", "closed_at", "closed_by", "close_seq", "close_hash", "override_reason",
+    "replied_on", "replied_by", "reply_served_on", "reply_outcome", "reply_resolution",
+    "reply_seq", "reply_hash", "attested_by", "attested_on", "consented_by", "consented_on",
+    "petitioner_form", "petitioner_opinion", "petitioner_signed_by", "petitioner_signed_on",
+    "petitioner_sign_seq", "petitioner_sign_hash",
+)
+
+
+def _reopen(row: CaseRow, e: LedgerEvent, policy: Policy) -> None:
+    """Handling starts again (as on the write side): reply, signatures and closing are cleared."""
+    for name in _REOPEN_CLEARS:
+        setattr(row, name, None)
+    row.extension_days = 0
+    row.handling_start = e.on
+    row.handling_due = _handling_due(row, policy)
+    row.reopen_count += 1
+    row.reopened_on = e.on
+
+
+def _reverse_check_open(row: CaseRow, e: LedgerEvent, policy: Policy) -> None:
+    row.reverse_check = "open"
+    row.reverse_check_count += 1
+
+
+def _reverse_check_finding(row: CaseRow, e: LedgerEvent, policy: Policy) -> None:
+    row.reverse_check_findings += 1
+
+
+def _reverse_check_conclude(row: CaseRow, e: LedgerEvent, policy: Policy) -> None:
+    row.reverse_check = "concluded"
+
+
+_APPLY: dict[str, Callable[[CaseRow, LedgerEvent, Policy], None]] = {
+    "accept": _accept, "assign": _assign, "supervise": _supervise, "remind": _remind,
+    "package": _package, "progress": _progress, "extend": _extend, "reply": _reply,
+    "attest": _attest, "consent": _consent, "petitioner_sign": _petitioner_sign,
+    "close": _close, "desist": _desist, "review_request": _review_request,
+    "review_decide": _review_decide, "reopen": _reopen,
+    "reverse_check_open": _reverse_check_open, "reverse_check_finding": _reverse_check_finding,
+    "reverse_check_conclude": _reverse_check_conclude,
+}
+
+
+def apply(row: CaseRow | None, event: LedgerEvent, policy: Policy) -> CaseRow | None:
+    """Fold one case event into its row (None until the case is registered)."""
+    if event.type == "register":
+        return row if row is not None else register(event, policy)
+    if row is None:
+        return None   # an event of a stream with no registration: nothing to attach it to
+    handler = _APPLY.get(event.type)
+    if handler is not None:
+        handler(row, event, policy)
+    row.last_seq, row.last_position = event.seq, event.position
+    if event.on > row.max_on:
+        row.max_on = event.on
+    return row
+
+
+def assignment(row: CaseRow, event: LedgerEvent) -> AssignmentRow:
+    """The assignment row an ``assign`` event adds (call after ``apply``)."""
+    return AssignmentRow(row.case_no, row.assign_count, event.seq, event.hash, event.on,
+                         event.actor, event.data["unit"], event.data["handler"],
+                         _day(event.data.get("due")))
+
+
+def directory_row(event: LedgerEvent) -> UnitRow | ActorRow | None:
+    """The name row a directory event adds (units and actors; other events add none)."""
+    data = event.data
+    if event.type == "unit.add":
+        return UnitRow(data["unit"], data["name"], data.get("parent"))
+    if event.type == "actor.add":
+        return ActorRow(data["actor"], data["name"], data.get("unit"),
+                        ",".join(data.get("roles", ())))
+    return None
