@@ -11,8 +11,10 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from ledger.policy import business_date
+from ledger.errors import EnvironmentProblem, StorageError
+from ledger.policy import Policy, business_date
 from ledger.statement import DIRECTORY_STREAM, Envelope, Statement, event_hash
+from ledger.store import Store
 from schemas.actions import CASE_ACTIONS, CASE_NO_PATTERN
 
 DIRECTORY_TYPES = ("init", "unit.add", "actor.add")
@@ -62,3 +64,15 @@ def decode(position: int, stream: str, state: bytes) -> LedgerEvent | None:
         return None
     return LedgerEvent(position, stream, statement.seq, statement.type, statement.at, on,
                        statement.actor, statement.data, signed)
+
+
+def ledger_policy(store: Store) -> Policy:
+    """The policy the ledger runs under, as signed into its first (``init``) event."""
+    record = store.event_at(DIRECTORY_STREAM, 1)
+    if record is None:
+        raise EnvironmentProblem("the ledger is not initialized", "Run `xinfang init` first.")
+    event = decode(record.position, DIRECTORY_STREAM, record.state)
+    if event is None or event.type != "init":
+        raise StorageError("the ledger's first event is not a readable init event",
+                           "Run `xinfang verify` to find what was changed.")
+    return Policy.from_data(event.data.get("policy", {}))

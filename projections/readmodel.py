@@ -9,12 +9,15 @@ ledger's own tables, and everything here can be dropped and replayed from the lo
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Sequence
+import sqlite3
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import astuple, fields
 from datetime import date
 from typing import Any
 
-from ledger.store import Store
+from ledger.errors import StorageError
+from ledger.store import AppendConflict, Store
 
 from .fold import ActorRow, AssignmentRow, CaseRow, UnitRow
 
@@ -127,10 +130,34 @@ def tables_exist(store: Store) -> bool:
         rows = store.query("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?",
                            (TRACKING,))
     else:
-        schema = store.schema_prefix.strip('."') or "public"
+        schema = (store.location.env or {}).get("POSTGRES_SCHEMA", "public")
         rows = store.query("SELECT 1 FROM information_schema.tables WHERE table_schema=? "
                            "AND table_name=?", (schema, TRACKING))
     return bool(rows)
+
+
+REBUILD_HINT = "Run `xinfang projections rebuild` to recreate the read model from the ledger."
+
+
+def _driver_errors() -> tuple[type[BaseException], ...]:
+    errors: list[type[BaseException]] = [sqlite3.Error, AppendConflict]
+    try:
+        import psycopg
+
+        errors.append(psycopg.Error)
+    except ImportError:  # pragma: no cover - psycopg is a dependency
+        pass
+    return tuple(errors)
+
+
+@contextmanager
+def storage_errors() -> Iterator[None]:
+    """Turn driver errors raised by read-model SQL into the project's StorageError."""
+    try:
+        yield
+    except _driver_errors() as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise StorageError(f"read-model database error: {first}", REBUILD_HINT) from None
 
 
 # ---- tracking ------------------------------------------------------------------------------
@@ -215,10 +242,10 @@ def names(store: Store) -> tuple[dict[str, str], dict[str, str]]:
 
 
 def snapshot(store: Store) -> dict[str, list[tuple[Any, ...]]]:
-    """Every read-model row, sorted: to compare an incremental catch-up with a rebuild."""
+    """Every read-model row, decoded and sorted: to compare a resumed catch-up with a rebuild."""
     out: dict[str, list[tuple[Any, ...]]] = {}
     for table in TABLES:
-        rows = store.query(table.select(store))
-        out[table.name] = sorted(tuple(table.decode(r).__repr__() for r in rows))  # type: ignore[arg-type]
+        decoded = [astuple(table.decode(r)) for r in store.query(table.select(store))]
+        out[table.name] = sorted(decoded, key=repr)
     out[REPEATS] = sorted(store.query(f"SELECT case_no, earlier FROM {store.t(REPEATS)}"))
     return out
