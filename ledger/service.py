@@ -197,14 +197,23 @@ class Ledger:
         return self.store.stream(case)
 
     def case_state(self, case: str, *, before_position: int | None = None) -> CaseState | None:
+        return self.case_state_and_head(case, before_position=before_position)[0]
+
+    def case_state_and_head(self, case: str, *, before_position: int | None = None
+                            ) -> tuple[CaseState | None, tuple[int, str]]:
+        """The case's state and its head (seq, hash), from one read of its stream, so a
+        command is always chained to exactly the events its checks saw."""
         state: CaseState | None = None
+        head = (0, ZERO_HASH)
         for record in self.store.stream(case):
             if before_position is not None and record.position >= before_position:
                 break
-            statement = Statement.from_signed_bytes(Envelope.from_bytes(record.state).signed)
+            envelope = Envelope.from_bytes(record.state)
+            statement = Statement.from_signed_bytes(envelope.signed, strict=False)
             state = apply_action(state, case, statement.type, statement.data,
                                  statement.business_time)
-        return state
+            head = (record.seq, envelope.hash)
+        return state, head
 
     def next_case_number(self, year: int) -> str:
         prefix = f"XF-{year:04d}-"

@@ -25,7 +25,7 @@ from .errors import (
 )
 from .keys import Signer, check_id, load_public_pem
 from .policy import business_date
-from .statement import DIRECTORY_STREAM, ZERO_HASH, Envelope, Statement, format_time, now_us
+from .statement import DIRECTORY_STREAM, Envelope, Statement, format_time, now_us
 from .store import PendingEvent
 
 if TYPE_CHECKING:
@@ -46,7 +46,10 @@ class WriteSession:
         live = ledger.directory()
         self.directory: Directory = copy.deepcopy(live) if simulate else live
         self.states: dict[str, CaseState | None] = {}
-        self.heads: dict[str, tuple[int, str]] = {}
+        # Heads come from the same reads as the states they chain to; a concurrent append
+        # then collides on (stream, seq) and the whole command is prepared again.
+        self.heads: dict[str, tuple[int, str]] = {
+            DIRECTORY_STREAM: (ledger._directory_seq, ledger._directory_head)}
         self.hashes: dict[tuple[str, int], str] = {}
         self.position = self.store.max_position()
         self.next_numbers: dict[int, int] = {}
@@ -58,14 +61,13 @@ class WriteSession:
 
     def state(self, case: str) -> CaseState | None:
         if case not in self.states:
-            self.states[case] = self.ledger.case_state(case)
+            self.states[case], head = self.ledger.case_state_and_head(case)
+            self.heads.setdefault(case, head)
         return self.states[case]
 
     def head(self, stream: str) -> tuple[int, str]:
         if stream not in self.heads:
-            record = self.store.stream_head(stream)
-            self.heads[stream] = (0, ZERO_HASH) if record is None else (
-                record.seq, Envelope.from_bytes(record.state).hash)
+            self.state(stream)
         return self.heads[stream]
 
     def case_number(self, year: int) -> str:
