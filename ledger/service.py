@@ -181,14 +181,8 @@ class Ledger:
 
     def revoke_key(self, actor: str, *, as_actor: str, key: str | None = None,
                    reason: str | None = None, at: datetime | None = None) -> Receipt:
-        directory = self.directory()
-        target = directory.actor(actor)
-        if target is None:
-            raise InputError(f"unknown actor {actor!r}")
-        key = key or target.key
-        if key is None:
-            raise InputError(f"{actor} has no current key to revoke")
-        data = {"actor": actor, "key": key, **({"reason": reason} if reason else {})}
+        data = {"actor": actor, **({"key": key} if key else {}),
+                **({"reason": reason} if reason else {})}
         return self.execute("actor.revoke_key", None, data, as_actor=as_actor, at=at)
 
     # ---- cases -------------------------------------------------------------------------------

@@ -90,8 +90,6 @@ class WriteSession:
                 data = parse_data(action, command.data)
             except ValidationError as exc:
                 raise InputError(f"invalid {action} data: {validation_message(exc)}") from None
-        elif action in ("actor.rotate_key", "actor.revoke_key"):
-            data = dict(command.data)
         else:
             raise InputError(f"unknown action {action!r}")
         at = command.at
@@ -207,6 +205,11 @@ class WriteSession:
                 self.rotated_keys[actor] = signer
                 public = signer.public
             return {"actor": actor, "public_key": public.hex()}
+        if action == "actor.revoke_key" and "key" not in data:
+            target = self.directory.actor(data["actor"])
+            if target is None or target.key is None:
+                raise InputError(f"{data['actor']} has no current key to revoke")
+            return {**data, "key": target.key}
         return data
 
     def _new_public_key(self, actor: str, public_key_pem: bytes | None) -> bytes:

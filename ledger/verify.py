@@ -114,12 +114,10 @@ def check_signatures(jobs: list[SignatureJob]) -> list[Failure]:
 
 
 def schema_problem(action: str, data: dict[str, Any]) -> str | None:
-    model_name = action
     if action not in ACTION_MODELS:
-        return None if action in ("init", "actor.rotate_key", "actor.revoke_key") else \
-            f"unknown event type {action!r}"
+        return None if action == "init" else f"unknown event type {action!r}"
     payload = dict(data)
-    if model_name == "actor.add":
+    if action in ("actor.add", "actor.rotate_key"):
         payload.pop("public_key", None)
     try:
         normalized = parse_data(action, payload)

@@ -109,10 +109,6 @@ class Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", use_enum_values=True)
 
 
-def _no_future_date_order(first: date | None, second: date | None) -> bool:
-    return first is None or second is None or first <= second
-
-
 # ---- directory -------------------------------------------------------------------------------
 
 class UnitAdd(Model):
@@ -133,6 +129,16 @@ class ActorAdd(Model):
         if self.keyless and set(self.roles) != {Role.petitioner.value}:
             raise ValueError("only petitioners may be registered without a key")
         return self
+
+
+class ActorRotateKey(Model):
+    actor: Id
+
+
+class ActorRevokeKey(Model):
+    actor: Id
+    key: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{16}$")] | None = None
+    reason: ShortText | None = None
 
 
 # ---- case actions ----------------------------------------------------------------------------
@@ -281,7 +287,10 @@ class ReverseCheckConclude(Model):
     measures: ShortText
 
 
-DIRECTORY_ACTIONS: dict[str, type[Model]] = {"unit.add": UnitAdd, "actor.add": ActorAdd}
+DIRECTORY_ACTIONS: dict[str, type[Model]] = {
+    "unit.add": UnitAdd, "actor.add": ActorAdd, "actor.rotate_key": ActorRotateKey,
+    "actor.revoke_key": ActorRevokeKey,
+}
 
 CASE_ACTIONS: dict[str, type[Model]] = {
     "register": Register, "accept": Accept, "assign": Assign, "supervise": Supervise,
