@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .cases import CaseState, apply_action
+from .cases import CaseState
 from .checkpoint import Checkpoint, sign_checkpoint
 from .directory import Directory
 from .errors import (
@@ -29,6 +29,7 @@ from .errors import (
 )
 from .keys import LOG_KEY_NAME, Keystore, Signer, check_id
 from .policy import Policy
+from .replay import replay_case
 from .session import WriteSession
 from .statement import (
     DIRECTORY_STREAM,
@@ -197,17 +198,7 @@ class Ledger:
                             ) -> tuple[CaseState | None, tuple[int, str]]:
         """The case's state and its head (seq, hash), from one read of its stream, so a
         command is always chained to exactly the events its checks saw."""
-        state: CaseState | None = None
-        head = (0, ZERO_HASH)
-        for record in self.store.stream(case):
-            if before_position is not None and record.position >= before_position:
-                break
-            envelope = Envelope.from_bytes(record.state)
-            statement = Statement.from_signed_bytes(envelope.signed, strict=False)
-            state = apply_action(state, case, statement.type, statement.data,
-                                 statement.business_time)
-            head = (record.seq, envelope.hash)
-        return state, head
+        return replay_case(self.store, case, before_position=before_position)
 
     def next_case_number(self, year: int) -> str:
         prefix = f"XF-{year:04d}-"

@@ -11,7 +11,7 @@ import os
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from multiprocessing import get_context
 from typing import Any
@@ -21,10 +21,12 @@ from pydantic import ValidationError
 from schemas.actions import ACTION_MODELS, parse_data
 
 from .cases import CaseState, CaseViolation, apply_action, check_action
-from .checkpoint import CheckpointError, parse_checkpoint, verify_checkpoint
+from .checkpoint import Checkpoint, CheckpointError, parse_checkpoint, verify_checkpoint
 from .directory import Directory, DirectoryViolation
-from .keys import verify_signature
+from .errors import LedgerError
+from .keys import key_id, verify_signature
 from .merkle import CompactRange, consistency_proof, leaf_hash, verify_consistency
+from .replay import CaseCache
 from .statement import (
     DIRECTORY_STREAM,
     ZERO_HASH,
@@ -33,7 +35,7 @@ from .statement import (
     event_hash,
     leaf_bytes,
 )
-from .store import Store
+from .store import Store, StoredCheckpoint
 
 BATCH = 2000
 PARALLEL_THRESHOLD = 20000   # below this many events a process pool costs more than it saves
@@ -134,7 +136,7 @@ def schema_problem(action: str, data: dict[str, Any]) -> str | None:
 class LedgerVerifier:
     def __init__(self, store: Store, *, kept_checkpoint: str | None = None,
                  trusted_log_key: bytes | None = None, trusted_admin_key: bytes | None = None,
-                 workers: int | None = None,
+                 workers: int | None = None, case_cache: int = 20000,
                  progress: Callable[[int], None] | None = None) -> None:
         self.store = store
         self.kept_text = kept_checkpoint
@@ -145,11 +147,15 @@ class LedgerVerifier:
         self.failures: list[Failure] = []
         self.truncated = False
         self.directory = Directory()
-        self.cases: dict[str, CaseState] = {}
-        self.heads: dict[str, tuple[int, str]] = {}
+        self.directory_head: tuple[int, str] = (0, ZERO_HASH)
+        self.cases = CaseCache(store, case_cache)
         self.tree = CompactRange()
-        self.roots: dict[int, bytes] = {}   # recomputed roots at sizes someone must compare
         self.events = 0
+        self.streams = 0
+        self.latest: StoredCheckpoint | None = None
+        self.kept: Checkpoint | None = None
+        self.kept_root: bytes | None = None
+        self.kept_summary: dict[str, Any] | None = None
 
     def fail(self, position: int, check: int, stream: str | None, seq: int | None,
              reason: str) -> None:
@@ -159,8 +165,9 @@ class LedgerVerifier:
         self.failures.append(Failure(position, check, stream, seq, reason))
 
     def run(self) -> VerifyReport:
-        wanted = self._wanted_sizes()
-        stored_leaves = self._stored_leaves()
+        self._parse_kept()
+        stored_leaves = _LeafCursor(self.store)
+        checkpoints = _Cursor(self.store.iter_checkpoints())
         pool = self._pool()
         pending: deque[Future[list[Failure]]] = deque()
         jobs: list[SignatureJob] = []
@@ -170,8 +177,7 @@ class LedgerVerifier:
                                         note.topic, note.state, stored_leaves)
                 if job is not None:
                     jobs.append(job)
-                if self.tree.size in wanted:
-                    self.roots[self.tree.size] = self.tree.root()
+                self._compare_checkpoints(checkpoints, note.id)
                 if len(jobs) >= BATCH:
                     self._submit(pool, pending, jobs)
                     jobs = []
@@ -188,15 +194,14 @@ class LedgerVerifier:
                       f"leaf {leaf_index} at position {position} was recorded but its event is "
                       "missing (deleted)")
             break
-        self._check_checkpoints()
+        self._check_uncovered(checkpoints)
         self._check_kept()
         self.failures.sort(key=lambda f: (f.position, f.check))
-        latest = self.store.latest_checkpoint()
         return VerifyReport(
-            ok=not self.failures, events=self.events, streams=len(self.heads),
-            checkpoint_size=latest.size if latest else None,
-            checkpoint_root=latest.root.hex() if latest else None,
-            failures=self.failures, kept_checkpoint=self._kept_summary,
+            ok=not self.failures, events=self.events, streams=self.streams,
+            checkpoint_size=self.latest.size if self.latest else None,
+            checkpoint_root=self.latest.root.hex() if self.latest else None,
+            failures=self.failures, kept_checkpoint=self.kept_summary,
             truncated_failures=self.truncated)
 
     # ---- per event -----------------------------------------------------------------------
@@ -204,6 +209,8 @@ class LedgerVerifier:
     def _check_event(self, position: int, stream: str, seq: int, topic: str, state: bytes,
                      stored_leaves: _LeafCursor) -> SignatureJob | None:
         self.events += 1
+        if seq == 1:
+            self.streams += 1
         self._check_leaf(position, stream, seq, state, stored_leaves)
         try:
             envelope = Envelope.from_bytes(state)
@@ -222,10 +229,17 @@ class LedgerVerifier:
         if self.directory.initialized and statement.origin != self.directory.origin:
             self.fail(position, 1, stream, seq, f"origin {statement.origin!r} is not this "
                       "ledger's")
-        self._check_chain(position, stream, statement, envelope)
         self._check_time(position, stream, statement, envelope)
         job = self._check_key(position, stream, statement, envelope)
-        self._check_and_apply(position, stream, statement)
+        if stream == DIRECTORY_STREAM:
+            self.directory_head = self._check_chain(position, stream, statement, envelope,
+                                                    self.directory_head)
+            self._check_directory(position, stream, statement)
+        else:
+            case, head = self.cases.get(stream, position, seq)
+            head = self._check_chain(position, stream, statement, envelope, head)
+            case = self._check_case(position, stream, statement, case)
+            self.cases.put(stream, case, head)
         return job
 
     def _check_leaf(self, position: int, stream: str, seq: int, state: bytes,
@@ -260,8 +274,8 @@ class LedgerVerifier:
             return
 
     def _check_chain(self, position: int, stream: str, statement: Statement,
-                     envelope: Envelope) -> None:
-        last_seq, last_hash = self.heads.get(stream, (0, ZERO_HASH))
+                     envelope: Envelope, head: tuple[int, str]) -> tuple[int, str]:
+        last_seq, last_hash = head
         if statement.seq != last_seq + 1:
             self.fail(position, 5, stream, statement.seq,
                       f"sequence jumps from {last_seq} to {statement.seq} (events missing or "
@@ -269,7 +283,7 @@ class LedgerVerifier:
         elif statement.prev != last_hash:
             self.fail(position, 5, stream, statement.seq,
                       "previous-hash link does not match the stream's previous event")
-        self.heads[stream] = (statement.seq, event_hash(envelope.signed))
+        return statement.seq, event_hash(envelope.signed)
 
     def _check_time(self, position: int, stream: str, statement: Statement,
                     envelope: Envelope) -> None:
@@ -283,12 +297,13 @@ class LedgerVerifier:
     def _check_key(self, position: int, stream: str, statement: Statement,
                    envelope: Envelope) -> SignatureJob | None:
         if statement.type == "init" and not self.directory.initialized:
-            public = bytes.fromhex(statement.data.get("admin_key", ""))
+            try:
+                public = bytes.fromhex(statement.data.get("admin_key", ""))
+            except ValueError:
+                public = b""
             if self.trusted_admin_key is not None and public != self.trusted_admin_key:
                 self.fail(position, 3, stream, statement.seq,
                           "the ledger's admin key is not the trusted admin key")
-            from .keys import key_id
-
             if key_id(public) != statement.key:
                 self.fail(position, 3, stream, statement.seq, "init is not signed by the admin "
                           "key it registers")
@@ -302,21 +317,26 @@ class LedgerVerifier:
         return (position, stream, statement.seq, record.public, envelope.signature,
                 envelope.signed)
 
-    def _check_and_apply(self, position: int, stream: str, statement: Statement) -> None:
+    def _check_directory(self, position: int, stream: str, statement: Statement) -> None:
+        try:
+            try:
+                self.directory.check(statement.type, statement.actor, statement.data)
+            except DirectoryViolation as exc:
+                self.fail(position, 4, stream, statement.seq, str(exc))
+            self.directory.apply(statement.type, statement.data, position)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            self.fail(position, 1, stream, statement.seq,
+                      f"data cannot be applied: {type(exc).__name__} {exc}")
+            return
+        if statement.type == "init" and self.trusted_log_key is not None and \
+                self.directory.log_key != self.trusted_log_key:
+            self.fail(position, 7, stream, statement.seq,
+                      "the ledger's log key is not the trusted log key")
+
+    def _check_case(self, position: int, stream: str, statement: Statement,
+                    case: CaseState | None) -> CaseState | None:
         at = statement.business_time
         try:
-            if stream == DIRECTORY_STREAM:
-                try:
-                    self.directory.check(statement.type, statement.actor, statement.data)
-                except DirectoryViolation as exc:
-                    self.fail(position, 4, stream, statement.seq, str(exc))
-                self.directory.apply(statement.type, statement.data, position)
-                if statement.type == "init" and self.trusted_log_key is not None and \
-                        self.directory.log_key != self.trusted_log_key:
-                    self.fail(position, 7, stream, statement.seq,
-                              "the ledger's log key is not the trusted log key")
-                return
-            case = self.cases.get(stream)
             signer = self.directory.actor(statement.actor)
             if signer is None:
                 self.fail(position, 4, stream, statement.seq,
@@ -324,15 +344,17 @@ class LedgerVerifier:
             else:
                 try:
                     check_action(case, statement.type, statement.data, signer, at,
-                                 self.directory, self.cases.get)
+                                 self.directory, lambda other: self.cases.get(other,
+                                                                              position)[0])
                 except CaseViolation as exc:
                     self.fail(position, 4, stream, statement.seq, str(exc))
             if case is None and statement.type != "register":
-                return
-            self.cases[stream] = apply_action(case, stream, statement.type, statement.data, at)
+                return None
+            return apply_action(case, stream, statement.type, statement.data, at)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             self.fail(position, 1, stream, statement.seq,
                       f"data cannot be applied: {type(exc).__name__} {exc}")
+            return case
 
     # ---- parallel signature checks ----------------------------------------------------------
 
@@ -361,70 +383,58 @@ class LedgerVerifier:
 
     # ---- checkpoints -----------------------------------------------------------------------
 
-    def _wanted_sizes(self) -> set[int]:
-        sizes = {cp.size for cp in self.store.iter_checkpoints()}
-        self._kept = None
-        if self.kept_text is not None:
+    def _parse_kept(self) -> None:
+        if self.kept_text is None:
+            return
+        try:
+            self.kept = parse_checkpoint(self.kept_text).checkpoint
+        except CheckpointError as exc:
+            self.fail(0, 8, None, None, f"the kept checkpoint is malformed: {exc}")
+
+    def _compare_checkpoints(self, checkpoints: _Cursor, position: int) -> None:
+        """Compare, as the tree reaches their sizes, every stored and the kept checkpoint."""
+        size = self.tree.size
+        if self.kept is not None and self.kept.size == size:
+            self.kept_root = self.tree.root()
+        while (stored := checkpoints.peek()) is not None and stored.size <= size:
+            checkpoints.pop()
+            self.latest = stored
+            if stored.size < size:
+                continue  # only possible with duplicated sizes; reported below
+            root = self.tree.root()
             try:
-                self._kept = parse_checkpoint(self.kept_text).checkpoint
-                sizes.add(self._kept.size)
+                note = verify_checkpoint(stored.note, self.directory.origin,
+                                         self.directory.log_key, origin=self.directory.origin)
             except CheckpointError as exc:
-                self.fail(0, 8, None, None, f"the kept checkpoint is malformed: {exc}")
-        return sizes
-
-    def _stored_leaves(self) -> _LeafCursor:
-        return _LeafCursor(self.store)
-
-    def _log_key_name(self) -> str:
-        return self.directory.origin
-
-    def _check_checkpoints(self) -> None:
-        latest = None
-        for stored in self.store.iter_checkpoints():
-            latest = stored
-            computed = self.roots.get(stored.size)
-            try:
-                note = parse_checkpoint(stored.note).checkpoint
-            except CheckpointError as exc:
-                self.fail(self._position_of_leaf(stored.size), 7, None, None,
-                          f"stored checkpoint of size {stored.size} is malformed: {exc}")
+                self.fail(position, 7, None, None,
+                          f"stored checkpoint of size {stored.size} does not verify: {exc}")
                 continue
             if note.size != stored.size or note.root != stored.root:
-                self.fail(self._position_of_leaf(stored.size), 7, None, None,
+                self.fail(position, 7, None, None,
                           f"stored checkpoint of size {stored.size}: note and columns disagree")
-            if computed is None:
-                self.fail(self._position_of_leaf(self.tree.size + 1), 7, None, None,
-                          f"a checkpoint covers {stored.size} events but the log has only "
-                          f"{self.tree.size} (events deleted from the tail?)")
-            elif computed != note.root:
-                self.fail(self._position_of_leaf(stored.size), 7, None, None,
+            elif note.root != root:
+                self.fail(position, 7, None, None,
                           f"the Merkle root over the first {stored.size} events differs from "
                           "the checkpoint signed then")
-        if latest is None:
+
+    def _check_uncovered(self, checkpoints: _Cursor) -> None:
+        beyond = checkpoints.peek()
+        if beyond is not None:
+            self.fail(self._position_of_leaf(self.tree.size + 1) or self.store.max_position() + 1,
+                      7, None, None,
+                      f"a checkpoint covers {beyond.size} events but the log has only "
+                      f"{self.tree.size} (events deleted from the tail?)")
+            for stored in checkpoints:
+                self.latest = stored
+            return
+        if self.latest is None:
             if self.events:
                 self.fail(0, 7, None, None, "the ledger has no checkpoint")
             return
-        try:
-            verify_checkpoint(latest.note, self.directory.origin, self.directory.log_key,
-                              origin=self.directory.origin)
-        except CheckpointError as exc:
-            self.fail(self._position_of_leaf(latest.size), 7, None, None,
-                      f"the latest checkpoint does not verify under the log key: {exc}")
-        if self.tree.size > latest.size:
-            self.fail(self._position_of_leaf(latest.size + 1), 7, None, None,
-                      f"{self.tree.size - latest.size} event(s) after leaf {latest.size} are "
-                      "not covered by any signed checkpoint")
-        self._verify_older_signatures(latest.size)
-
-    def _verify_older_signatures(self, latest_size: int) -> None:
-        for stored in self.store.iter_checkpoints():
-            if stored.size == latest_size:
-                continue
-            try:
-                verify_checkpoint(stored.note, self.directory.origin, self.directory.log_key)
-            except CheckpointError as exc:
-                self.fail(self._position_of_leaf(stored.size), 7, None, None,
-                          f"stored checkpoint of size {stored.size} does not verify: {exc}")
+        if self.tree.size > self.latest.size:
+            self.fail(self._position_of_leaf(self.latest.size + 1), 7, None, None,
+                      f"{self.tree.size - self.latest.size} event(s) after leaf "
+                      f"{self.latest.size} are not covered by any signed checkpoint")
 
     def _position_of_leaf(self, size: int) -> int:
         """Log position of the ``size``-th leaf (1-based), 0 when unknown."""
@@ -434,13 +444,11 @@ class LedgerVerifier:
                                 (size - 1,))
         return rows[0][0] if rows else 0
 
-    _kept_summary: dict[str, Any] | None = None
-
     def _check_kept(self) -> None:
-        if self._kept is None or self.kept_text is None:
+        kept = self.kept
+        if kept is None or self.kept_text is None:
             return
-        kept = self._kept
-        self._kept_summary = {"size": kept.size, "root": kept.root.hex(), "consistent": False}
+        self.kept_summary = {"size": kept.size, "root": kept.root.hex(), "consistent": False}
         try:
             verify_checkpoint(self.kept_text, self.directory.origin, self.directory.log_key,
                               origin=self.directory.origin)
@@ -454,26 +462,44 @@ class LedgerVerifier:
                       f"the kept checkpoint covers {kept.size} events but the ledger has only "
                       f"{self.tree.size}: rolled back or truncated")
             return
-        if self.roots.get(kept.size) != kept.root:
+        if self.kept_root != kept.root:
             self.fail(self._position_of_leaf(kept.size), 8, None, None,
                       f"the first {kept.size} events differ from the kept checkpoint: the log "
                       "was rewritten or rolled back")
             return
-        latest = self.store.latest_checkpoint()
+        latest = self.latest
         if latest is not None and latest.size >= kept.size:
             try:
                 proof = consistency_proof(kept.size, latest.size, self.store.get_node)
                 good = verify_consistency(kept.size, latest.size, kept.root, latest.root, proof)
-            except Exception as exc:  # noqa: BLE001 - a missing node is a failed proof
-                good, proof = False, []
-                reason = str(exc)
-            else:
                 reason = "the RFC 9162 consistency proof does not verify"
+            except LedgerError as exc:   # a missing node is a failed proof
+                good, proof, reason = False, [], str(exc)
             if not good:
                 self.fail(self._position_of_leaf(kept.size), 8, None, None, reason)
                 return
-            self._kept_summary["proof"] = [p.hex() for p in proof]
-        self._kept_summary["consistent"] = True
+            self.kept_summary["proof"] = [p.hex() for p in proof]
+        self.kept_summary["consistent"] = True
+
+
+class _Cursor:
+    """Peekable iterator."""
+
+    def __init__(self, items: Iterator[Any]) -> None:
+        self._items = items
+        self._next = next(items, None)
+
+    def peek(self) -> Any:
+        return self._next
+
+    def pop(self) -> None:
+        self._next = next(self._items, None)
+
+    def __iter__(self) -> Iterator[Any]:
+        while self._next is not None:
+            item = self._next
+            self.pop()
+            yield item
 
 
 class _LeafCursor:
@@ -513,5 +539,4 @@ def verify_ledger(store: Store, **options: Any) -> VerifyReport:
     return LedgerVerifier(store, **options).run()
 
 
-__all__ = ["CHECK_NAMES", "Failure", "LedgerVerifier", "VerifyReport", "asdict",
-           "verify_ledger"]
+__all__ = ["CHECK_NAMES", "Failure", "LedgerVerifier", "VerifyReport", "verify_ledger"]

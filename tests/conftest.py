@@ -57,6 +57,18 @@ def ledger_url(request: pytest.FixtureRequest, tmp_path: Path,
 
 
 @pytest.fixture
+def pg_url(pg_problem: str | None) -> Iterator[str]:
+    """A PostgreSQL-only ledger URL, for what exists only there (e.g. TRUNCATE)."""
+    if pg_problem is not None:
+        if os.environ.get("XINFANG_REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"PostgreSQL is required but unreachable at {PG_DSN}: {pg_problem}")
+        pytest.skip(f"PostgreSQL unreachable: {pg_problem}")
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    yield f"{PG_DSN}?schema={schema}"
+    drop_schema(schema)
+
+
+@pytest.fixture
 def keystore(tmp_path: Path) -> Path:
     return tmp_path / "keys"
 

@@ -34,10 +34,13 @@ def test_database_rejects_changes(world: World, operation: str) -> None:
     assert world.ledger.store.leaf_count() > 0
 
 
-def test_postgres_rejects_truncate(world: World) -> None:
+@pytest.mark.postgres
+def test_postgres_rejects_truncate(pg_url: str, keystore) -> None:  # noqa: ANN001
+    from tests.world import build_world
+
+    world = build_world(pg_url, keystore)
+    world.closed_case()
     store = world.ledger.store
-    if store.backend != "postgresql":
-        pytest.skip("TRUNCATE exists only on PostgreSQL (SQLite has no TRUNCATE statement)")
     for table in _tables(store):
         with pytest.raises(StorageError, match="append-only"), store.cursor(commit=True) as cur:
             cur.execute(f"TRUNCATE {table}")

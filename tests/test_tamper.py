@@ -295,3 +295,17 @@ def test_merkle_side_table_edit_is_caught(world: World, column: str) -> None:
     assert failure.check == 7
     assert failure.position == store.query("SELECT position FROM " + store.t("xf_leaves") +
                                            " WHERE idx=3")[0][0]
+
+
+def test_evicted_case_states_are_rebuilt(world: World) -> None:
+    cases = [world.accepted_case(f"2025-03-0{d}") for d in range(1, 5)]
+    for n, case in enumerate(cases):
+        world.do("progress", case, {"note": f"进展{n}"}, by="officer-07", at=t("2025-03-10"))
+    tiny = verify_ledger(world.ledger.store, case_cache=2, workers=1)
+    assert tiny.ok, tiny.failures
+    target = record(world, cases[0], 4)
+    with superuser(world.ledger.store) as db:
+        db.execute(f"DELETE FROM {events_table(world.ledger.store)} WHERE originator_id=? "
+                   "AND originator_version=?", (cases[0], 3))
+    report = verify_ledger(world.ledger.store, case_cache=2, workers=1)
+    assert any(f.check == 5 and f.position == target.position for f in report.failures)

@@ -1,0 +1,65 @@
+"""Rebuilding a case's state from its stored events (one read, state and head together)."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+from .cases import CaseState, apply_action
+from .statement import ZERO_HASH, Envelope, Statement
+from .store import Store
+
+Head = tuple[int, str]
+
+
+def replay_case(store: Store, case: str, *, before_position: int | None = None
+                ) -> tuple[CaseState | None, Head]:
+    """The case's state and head (seq, hash) from its events before ``before_position``."""
+    state: CaseState | None = None
+    head: Head = (0, ZERO_HASH)
+    for record in store.stream(case):
+        if before_position is not None and record.position >= before_position:
+            break
+        envelope = Envelope.from_bytes(record.state)
+        statement = Statement.from_signed_bytes(envelope.signed, strict=False)
+        state = apply_action(state, case, statement.type, statement.data,
+                             statement.business_time)
+        head = (record.seq, envelope.hash)
+    return state, head
+
+
+class CaseCache:
+    """Case states and heads for one pass over the log, in bounded memory.
+
+    The most recently used ``capacity`` cases stay in memory. A case not in memory whose next
+    event is not its first was evicted earlier: it is rebuilt from the store (events of a case
+    cluster in time, so that is rare).
+    """
+
+    def __init__(self, store: Store, capacity: int = 20000) -> None:
+        self.store = store
+        self.capacity = capacity
+        self._entries: OrderedDict[str, tuple[CaseState | None, Head]] = OrderedDict()
+        self.rebuilds = 0
+
+    def get(self, case: str, position: int, seq: int | None = None
+            ) -> tuple[CaseState | None, Head]:
+        entry = self._entries.get(case)
+        if entry is not None:
+            self._entries.move_to_end(case)
+            return entry
+        if seq == 1:
+            entry = (None, (0, ZERO_HASH))
+        else:
+            self.rebuilds += 1
+            entry = replay_case(self.store, case, before_position=position)
+        self.put(case, *entry)
+        return entry
+
+    def put(self, case: str, state: CaseState | None, head: Head) -> None:
+        self._entries[case] = (state, head)
+        self._entries.move_to_end(case)
+        if len(self._entries) > self.capacity:
+            self._entries.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._entries)
