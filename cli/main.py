@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 
+from bench.cli import bench_cmd
 from ledger import Ledger, load_policy_file
 from ledger.errors import InputError
 from ledger.keys import public_pem
@@ -240,6 +241,7 @@ cli.add_command(case_group)
 cli.add_command(reverse_check_group)
 register_read_commands(cli)
 cli.add_command(demo_cmd)
+cli.add_command(bench_cmd)
 register_bundle_commands(cli)
 
 
