@@ -23,10 +23,11 @@ from typing import Any, cast
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from .cases import CaseState
 from .checkpoint import CheckpointError, parse_checkpoint, verify_checkpoint
 from .errors import EnvironmentProblem, InputError, VerificationError
 from .merkle import inclusion_proof, leaf_hash, verify_inclusion
-from .statement import DIRECTORY_STREAM, Envelope, Statement, leaf_bytes
+from .statement import DIRECTORY_STREAM, ZERO_HASH, Envelope, Statement, leaf_bytes
 from .store import Store, StoredRecord
 from .verify import CHECK_NAMES as LEDGER_CHECK_NAMES
 from .verify import Failure, LedgerVerifier
@@ -200,16 +201,35 @@ class BundleReport:
         }
 
 
+class _BundleCases:
+    """Case states and stream heads in memory (the role of ``ledger.replay.CaseCache``).
+
+    A bundle has no store to rebuild an evicted case from, and a case it does not hold is,
+    for its rules, a case that was never registered.
+    """
+
+    def __init__(self) -> None:
+        self._entries: dict[str, tuple[CaseState | None, tuple[int, str]]] = {}
+
+    def get(self, case: str, position: int, seq: int | None = None
+            ) -> tuple[CaseState | None, tuple[int, str]]:
+        return self._entries.get(case, (None, (0, ZERO_HASH)))
+
+    def put(self, case: str, state: CaseState | None, head: tuple[int, str]) -> None:
+        self._entries[case] = (state, head)
+
+
 class _BundleReplay(LedgerVerifier):
     """Checks 1-6 of ``xinfang verify`` (and its trust checks on init) over bundle events.
 
-    Subclassing keeps one implementation of the rules; only the stored-leaf comparison is
-    dropped, because a bundle proves its leaves with inclusion proofs instead.
+    Subclassing keeps one implementation of the rules; the stored-leaf comparison is dropped
+    (a bundle proves its leaves with inclusion proofs instead) and case states live in memory.
     """
 
     def __init__(self, trusted_log_key: bytes, trusted_admin_key: bytes) -> None:
         super().__init__(cast(Store, None), trusted_log_key=trusted_log_key,
                          trusted_admin_key=trusted_admin_key, workers=1)
+        self.cases = cast(Any, _BundleCases())
 
     def _check_leaf(self, position: int, stream: str, seq: int, state: bytes,
                     stored: Any) -> None:
@@ -260,7 +280,7 @@ def verify_bundle(data: bytes | str, trusted_keys: Iterable[bytes]) -> BundleRep
         _check_proofs(events, *checkpoint, failures)
     replay = _BundleReplay(log_key or b"", admin_key or b"")
     failures.extend(replay.replay(events))
-    report.streams = len(replay.heads)
+    report.streams = replay.streams
     report.failures = sorted(failures, key=lambda f: (f.position, f.check))
     report.ok = not report.failures
     return report

@@ -8,7 +8,7 @@ by exactly the rules that admitted it. ``apply_action`` folds an admitted event 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
@@ -55,7 +55,6 @@ class CaseState:
     review_changed: bool = False
     final: bool = False
     reverse_check_open: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def closed(self) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections import OrderedDict
 
 from .cases import CaseState, apply_action
@@ -11,12 +12,12 @@ from .store import Store
 Head = tuple[int, str]
 
 
-def replay_case(store: Store, case: str, *, before_position: int | None = None
+def replay_case(store: Store, case: str, *, before_position: int | None = None,
+                state: CaseState | None = None, head: Head = (0, ZERO_HASH)
                 ) -> tuple[CaseState | None, Head]:
-    """The case's state and head (seq, hash) from its events before ``before_position``."""
-    state: CaseState | None = None
-    head: Head = (0, ZERO_HASH)
-    for record in store.stream(case):
+    """The case's state and head (seq, hash) from its events before ``before_position``,
+    continuing from ``state``/``head`` when given (only later events are read)."""
+    for record in store.stream(case, after_seq=head[0]):
         if before_position is not None and record.position >= before_position:
             break
         envelope = Envelope.from_bytes(record.state)
@@ -60,6 +61,17 @@ class CaseCache:
         self._entries.move_to_end(case)
         if len(self._entries) > self.capacity:
             self._entries.popitem(last=False)
+
+    def current(self, case: str) -> tuple[CaseState | None, Head]:
+        """The case as stored now: cached, plus whatever was appended since (one query).
+
+        Returns a copy the caller may change; the cache keeps its own.
+        """
+        entry = self._entries.get(case)
+        state, head = entry if entry is not None else (None, (0, ZERO_HASH))
+        state, head = replay_case(self.store, case, state=copy.copy(state), head=head)
+        self.put(case, state, head)
+        return copy.copy(state), head
 
     def __len__(self) -> int:
         return len(self._entries)

@@ -29,7 +29,7 @@ from .errors import (
 )
 from .keys import LOG_KEY_NAME, Keystore, Signer, check_id
 from .policy import Policy
-from .replay import replay_case
+from .replay import CaseCache, replay_case
 from .session import WriteSession
 from .statement import (
     DIRECTORY_STREAM,
@@ -79,6 +79,8 @@ class Ledger:
         self._directory: Directory | None = None
         self._directory_seq = 0
         self._directory_head = ZERO_HASH
+        self._sign_checkpoint: Callable[[int, bytes], str] | None = None
+        self._cases = CaseCache(store, capacity=4096)
 
     # ---- opening -----------------------------------------------------------------------------
 
@@ -140,8 +142,10 @@ class Ledger:
 
     # ---- directory ---------------------------------------------------------------------------
 
-    def directory(self) -> Directory:
+    def directory(self, *, refresh: bool = True) -> Directory:
         """The current directory, refreshed incrementally from the directory stream."""
+        if self._directory is not None and not refresh:
+            return self._directory
         if self._directory is None:
             self._directory = Directory()
         for record in self.store.stream(DIRECTORY_STREAM, after_seq=self._directory_seq):
@@ -198,7 +202,9 @@ class Ledger:
                             ) -> tuple[CaseState | None, tuple[int, str]]:
         """The case's state and its head (seq, hash), from one read of its stream, so a
         command is always chained to exactly the events its checks saw."""
-        return replay_case(self.store, case, before_position=before_position)
+        if before_position is not None:
+            return replay_case(self.store, case, before_position=before_position)
+        return self._cases.current(case)
 
     def next_case_number(self, year: int) -> str:
         prefix = f"XF-{year:04d}-"
@@ -287,19 +293,24 @@ class Ledger:
 
     def _log_signer(self) -> Signer:
         signer = self.keystore.load(LOG_KEY_NAME)
-        if signer.public != self.directory().log_key:
+        if signer.public != self.directory(refresh=False).log_key:
             raise KeyUnavailableError("the keystore's log key is not this ledger's log key",
                                       "Point --keystore at the keystore made by `xinfang init`.")
         return signer
 
     def _checkpoint_signer(self, origin: str | None = None,
                            log_signer: Signer | None = None) -> Callable[[int, bytes], str]:
-        origin = origin or self.origin
+        """The function that signs checkpoints with the log key (made once per ledger)."""
+        if origin is None and log_signer is None and self._sign_checkpoint is not None:
+            return self._sign_checkpoint
+        origin = origin or self.directory(refresh=False).origin
         signer = log_signer or self._log_signer()
 
         def sign(size: int, root: bytes) -> str:
             return sign_checkpoint(Checkpoint(origin, size, root), origin, signer.private)
 
+        if log_signer is None:
+            self._sign_checkpoint = sign
         return sign
 
     def _append(self, pending: list[PendingEvent], origin: str | None = None,

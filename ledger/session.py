@@ -43,7 +43,7 @@ class WriteSession:
         self.ledger = ledger
         self.store = ledger.store
         self.simulate = simulate
-        live = ledger.directory()
+        live = ledger.directory()   # one refresh per session
         self.directory: Directory = copy.deepcopy(live) if simulate else live
         self.states: dict[str, CaseState | None] = {}
         # Heads come from the same reads as the states they chain to; a concurrent append
@@ -51,7 +51,7 @@ class WriteSession:
         self.heads: dict[str, tuple[int, str]] = {
             DIRECTORY_STREAM: (ledger._directory_seq, ledger._directory_head)}
         self.hashes: dict[tuple[str, int], str] = {}
-        self.position = self.store.max_position()
+        self._position: int | None = None   # synthetic log positions, for simulation
         self.next_numbers: dict[int, int] = {}
         self.new_keys: dict[str, Signer] = {}
         self.rotated_keys: dict[str, Signer] = {}
@@ -127,11 +127,13 @@ class WriteSession:
     def _apply(self, statement: Statement, digest: str) -> None:
         self.heads[statement.stream] = (statement.seq, digest)
         self.hashes[(statement.stream, statement.seq)] = digest
-        self.position += 1
         if not self.simulate:
             return
+        if self._position is None:
+            self._position = self.store.max_position()
+        self._position += 1
         if statement.stream == DIRECTORY_STREAM:
-            self.directory.apply(statement.type, statement.data, self.position)
+            self.directory.apply(statement.type, statement.data, self._position)
         else:
             self.states[statement.stream] = apply_action(
                 self.states.get(statement.stream), statement.stream, statement.type,
