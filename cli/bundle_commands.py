@@ -15,6 +15,7 @@ from typing import Any
 import click
 
 from ledger.bundle import CHECK_NAMES, bundle_bytes, export_bundle, verify_bundle
+from ledger.checkpoint import parse_checkpoint
 from ledger.closure import ClosureRecord, ClosureSignature, closed_cases, closure_record
 from ledger.closure import closure_report as build_closure_report
 from ledger.errors import InputError
@@ -63,7 +64,7 @@ def export_cmd(cases: tuple[str, ...], all_closed: bool, out: str | None) -> Non
         click.echo(data.decode("utf-8"), nl=False)
         return
     Path(out).write_bytes(data)
-    size = bundle["checkpoint"].split("\n")[1]
+    size = parse_checkpoint(bundle["checkpoint"]).checkpoint.size
     click.echo(f"exported {len(bundle['cases'])} case(s) and {len(bundle['events'])} events "
                f"proven against checkpoint size {size} to {out}")
 
@@ -96,8 +97,10 @@ def verify_bundle_cmd(bundle_file: str, trust: tuple[str, ...], fmt: str) -> Non
         click.echo(f"verify-bundle: {verdict} — {report.events} events in {report.streams} "
                    f"streams for {', '.join(report.cases) or '?'}; checkpoint size "
                    f"{report.checkpoint_size}, root {root}")
-        if report.first_failure is not None:
-            click.echo("first bad event: " + _where(report.first_failure))
+        first = report.first_failure
+        if first is not None:
+            click.echo(("first bad event: " if first.stream else "first failure: ")
+                       + _where(first))
         for failure in report.failures[:50]:
             click.echo(f"  check {failure.check} ({CHECK_NAMES[failure.check]}) at "
                        f"{_where(failure)}: {failure.reason}")
