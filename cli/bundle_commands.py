@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,7 +20,7 @@ from ledger.checkpoint import parse_checkpoint
 from ledger.closure import ClosureRecord, ClosureSignature, closed_cases, closure_record
 from ledger.closure import closure_report as build_closure_report
 from ledger.errors import InputError
-from ledger.keys import load_public_pem
+from ledger.keys import Keystore, load_public_pem
 from ledger.store import Store, parse_location
 from projections.labels import label
 
@@ -58,7 +59,7 @@ def export_cmd(cases: tuple[str, ...], all_closed: bool, out: str | None) -> Non
         if not chosen:
             raise InputError("no case to export" if not all_closed else "no closed case",
                              "Name one or more cases, or use --all-closed.")
-        bundle = export_bundle(store, chosen)
+        bundle = export_bundle(store, chosen, sign_heads=_heads_signer(store))
     data = bundle_bytes(bundle)
     if out is None:
         click.echo(data.decode("utf-8"), nl=False)
@@ -67,6 +68,23 @@ def export_cmd(cases: tuple[str, ...], all_closed: bool, out: str | None) -> Non
     size = parse_checkpoint(bundle["checkpoint"]).checkpoint.size
     click.echo(f"exported {len(bundle['cases'])} case(s) and {len(bundle['events'])} events "
                f"proven against checkpoint size {size} to {out}")
+
+
+def _heads_signer(store: Store) -> Any:
+    """The log key's note signer for the stream-heads note, if this keystore holds it."""
+    from ledger import Ledger
+    from ledger.checkpoint import sign_note
+    from ledger.errors import KeyUnavailableError
+
+    led = Ledger(store, Keystore(settings().keystore, os.environ.get("XINFANG_PASSPHRASE")))
+    try:
+        signer = led._log_signer()
+    except KeyUnavailableError as exc:
+        click.echo(f"warning: {exc.message}; the bundle will not attest that its streams are "
+                   "complete", err=True)
+        return None
+    origin = led.directory(refresh=False).origin
+    return lambda text: sign_note(text, origin, signer.private)
 
 
 @click.command("verify-bundle")
@@ -97,6 +115,9 @@ def verify_bundle_cmd(bundle_file: str, trust: tuple[str, ...], fmt: str) -> Non
         click.echo(f"verify-bundle: {verdict} — {report.events} events in {report.streams} "
                    f"streams for {', '.join(report.cases) or '?'}; checkpoint size "
                    f"{report.checkpoint_size}, root {root}")
+        if report.ok and not report.complete:
+            click.echo("note: the bundle carries no signed stream heads, so it cannot show "
+                       "that no later event of its cases was left out")
         first = report.first_failure
         if first is not None:
             click.echo(("first bad event: " if first.stream else "first failure: ")

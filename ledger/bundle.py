@@ -16,7 +16,7 @@ import binascii
 import json
 import re
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -24,7 +24,7 @@ from typing import Any, cast
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .cases import CaseState
-from .checkpoint import CheckpointError, parse_checkpoint, verify_checkpoint
+from .checkpoint import CheckpointError, parse_checkpoint, verify_checkpoint, verify_note
 from .errors import EnvironmentProblem, InputError, VerificationError
 from .merkle import inclusion_proof, leaf_hash, verify_inclusion
 from .statement import DIRECTORY_STREAM, ZERO_HASH, Envelope, Statement, leaf_bytes
@@ -33,6 +33,9 @@ from .verify import CHECK_NAMES as LEDGER_CHECK_NAMES
 from .verify import Failure, LedgerVerifier
 
 BUNDLE_FORMAT = "xinfang-ledger/bundle/v1"
+# First line of the stream-heads note; no checkpoint origin can be this, so the two kinds of
+# note signed by the log key cannot be taken for each other.
+HEADS_HEADER = "xinfang-ledger/stream-heads/v1"
 
 CHECK_NAMES: dict[int, str] = {
     0: "bundle structure",
@@ -46,9 +49,12 @@ _HEX_HASH = re.compile(r"^[0-9a-f]{64}$")
 # ---- export --------------------------------------------------------------------------------
 
 def export_bundle(store: Store, cases: Sequence[str], *,
-                  exported_at: datetime | None = None) -> dict[str, Any]:
+                  exported_at: datetime | None = None,
+                  sign_heads: Callable[[str], str] | None = None) -> dict[str, Any]:
     """The bundle (a JSON-ready dict) of ``cases`` against the ledger's latest checkpoint.
 
+    ``sign_heads`` (the log key's note signer) adds the signed stream-heads note, which lets a
+    verifier tell that no later event of an included stream was left out.
     Raises InputError for an unknown case and VerificationError when the ledger cannot prove
     one of its own events (run ``xinfang verify`` to find out why).
     """
@@ -74,7 +80,7 @@ def export_bundle(store: Store, cases: Sequence[str], *,
     records = sorted((r for rs in streams.values() for r in rs), key=lambda r: r.position)
     events = [entry for r in records
               if (entry := _entry(store, r, checkpoint.size, checkpoint.root)) is not None]
-    return {
+    bundle: dict[str, Any] = {
         "format": BUNDLE_FORMAT,
         "origin": checkpoint.origin,
         "exported_at": (exported_at or datetime.now(tz=UTC)).isoformat(timespec="seconds"),
@@ -83,6 +89,26 @@ def export_bundle(store: Store, cases: Sequence[str], *,
         "checkpoint": stored.note,
         "events": events,
     }
+    if sign_heads is not None:
+        bundle["stream_heads"] = sign_heads(heads_note_text(checkpoint.origin, checkpoint.size,
+                                                            _heads(events)))
+    return bundle
+
+
+def _heads(events: list[dict[str, Any]]) -> dict[str, tuple[int, str]]:
+    """Each included stream's last event (seq, hash) as of the checkpoint."""
+    heads: dict[str, tuple[int, str]] = {}
+    for event in events:
+        state = base64.b64decode(event["envelope"])
+        heads[event["stream"]] = (event["seq"], Envelope.from_bytes(state).hash)
+    return heads
+
+
+def heads_note_text(origin: str, size: int, heads: dict[str, tuple[int, str]]) -> str:
+    """The stream-heads note body: a header line, origin, tree size, one line per stream."""
+    lines = [HEADS_HEADER, origin, str(size)]
+    lines += [f"{stream} {seq} {digest}" for stream, (seq, digest) in sorted(heads.items())]
+    return "\n".join(lines) + "\n"
 
 
 def bundle_bytes(bundle: dict[str, Any]) -> bytes:
@@ -160,6 +186,7 @@ class _BundleModel(BaseModel):
     referenced_cases: list[str]
     checkpoint: str
     events: list[_EventModel] = Field(min_length=1)
+    stream_heads: str | None = None
 
 
 @dataclass(frozen=True)
@@ -186,6 +213,7 @@ class BundleReport:
     streams: int = 0
     checkpoint_size: int | None = None
     checkpoint_root: str | None = None
+    complete: bool = False   # a valid signed stream-heads note covers every included stream
     failures: list[Failure] = field(default_factory=list)
 
     @property
@@ -197,6 +225,7 @@ class BundleReport:
             "ok": self.ok, "format": BUNDLE_FORMAT, "origin": self.origin, "cases": self.cases,
             "events": self.events, "streams": self.streams,
             "checkpoint": {"size": self.checkpoint_size, "root": self.checkpoint_root},
+            "complete": self.complete,
             "failures": [f.to_json() for f in self.failures],
         }
 
@@ -278,6 +307,9 @@ def verify_bundle(data: bytes | str, trusted_keys: Iterable[bytes]) -> BundleRep
     if checkpoint is not None:
         report.checkpoint_size, report.checkpoint_root = checkpoint
         _check_proofs(events, *checkpoint, failures)
+        if model.stream_heads is not None and log_key is not None:
+            report.complete = _check_heads(model.stream_heads, origin, log_key,
+                                           checkpoint[0], events, failures)
     replay = _BundleReplay(log_key or b"", admin_key or b"")
     failures.extend(replay.replay(events))
     report.streams = replay.streams
@@ -421,6 +453,51 @@ def _check_checkpoint(note: str, origin: str, log_key: bytes | None,
     return checkpoint.size, checkpoint.root.hex()
 
 
+def _check_heads(note: str, origin: str, log_key: bytes, size: int,
+                 events: list[BundleEvent], failures: list[Failure]) -> bool:
+    """The signed stream heads match each included stream's last event: nothing left out."""
+    try:
+        text = verify_note(note, origin, log_key)
+    except CheckpointError as exc:
+        failures.append(Failure(0, 7, None, None, f"the stream-heads note does not verify "
+                                f"under the trusted log key: {exc}"))
+        return False
+    lines = text.rstrip("\n").split("\n")
+    if lines[:3] != [HEADS_HEADER, origin, str(size)]:
+        failures.append(Failure(0, 7, None, None, "the stream-heads note is not for this "
+                                "origin and checkpoint size"))
+        return False
+    signed: dict[str, tuple[int, str]] = {}
+    for line in lines[3:]:
+        parts = line.split(" ")
+        if len(parts) != 3 or not parts[1].isdigit() or not _HEX_HASH.match(parts[2]):
+            failures.append(Failure(0, 7, None, None, f"malformed stream-heads line {line!r}"))
+            return False
+        signed[parts[0]] = (int(parts[1]), parts[2])
+    last: dict[str, BundleEvent] = {}
+    for event in events:
+        last[event.stream] = event
+    good = True
+    for stream, event in last.items():
+        head = signed.get(stream)
+        actual = (event.seq, Envelope.from_bytes(event.state).hash) \
+            if event.state[:4] == b"XFE1" else None
+        if head is None:
+            failures.append(Failure(event.position, 7, stream, event.seq,
+                                    f"stream {stream} is not in the signed stream heads"))
+            good = False
+        elif actual != head:
+            failures.append(Failure(event.position, 7, stream, event.seq,
+                                    f"{stream} ends at #{event.seq} in the bundle but at "
+                                    f"#{head[0]} in the signed stream heads (events left out)"))
+            good = False
+    for stream in signed.keys() - last.keys():
+        failures.append(Failure(0, 7, stream, None, f"signed stream {stream} has no events "
+                                "in the bundle"))
+        good = False
+    return good
+
+
 def _check_proofs(events: list[BundleEvent], size: int, root_hex: str,
                   failures: list[Failure]) -> None:
     root = bytes.fromhex(root_hex)
@@ -436,5 +513,5 @@ def _check_proofs(events: list[BundleEvent], size: int, root_hex: str,
         failures.append(Failure(event.position, 7, event.stream, event.seq, reason))
 
 
-__all__ = ["BUNDLE_FORMAT", "CHECK_NAMES", "BundleEvent", "BundleReport", "bundle_bytes",
-           "export_bundle", "verify_bundle"]
+__all__ = ["BUNDLE_FORMAT", "CHECK_NAMES", "HEADS_HEADER", "BundleEvent", "BundleReport",
+           "bundle_bytes", "export_bundle", "heads_note_text", "verify_bundle"]

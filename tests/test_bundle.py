@@ -455,3 +455,57 @@ def test_doc_worked_example_numbers() -> None:
     assert value == root
     for digest in steps:
         assert digest.hex() in text
+
+
+# ---- signed stream heads: nothing left out ----------------------------------------------------
+
+def _signed_heads_bundle(world: World) -> tuple[dict, list[bytes], str]:
+    from ledger.bundle import export_bundle
+    from ledger.checkpoint import sign_note
+
+    led = world.ledger
+    case = world.closed_case()
+    log = led.keystore.load("log")
+    origin = led.directory().origin
+    bundle = export_bundle(led.store, [case],
+                           sign_heads=lambda text: sign_note(text, origin, log.private))
+    keys = [log.public, led.keystore.load("admin-01").public]
+    return bundle, keys, case
+
+
+def test_signed_stream_heads_make_a_bundle_complete(world: World) -> None:
+    from ledger.bundle import bundle_bytes, verify_bundle
+
+    bundle, keys, _ = _signed_heads_bundle(world)
+    report = verify_bundle(bundle_bytes(bundle), keys)
+    assert report.ok and report.complete
+
+
+def test_dropping_the_newest_events_of_a_case_is_caught_with_signed_heads(world: World) -> None:
+    import copy
+
+    from ledger.bundle import bundle_bytes, verify_bundle
+
+    bundle, keys, case = _signed_heads_bundle(world)
+    cut = copy.deepcopy(bundle)
+    last = max(i for i, e in enumerate(cut["events"]) if e["stream"] == case)
+    dropped = cut["events"].pop(last)
+    report = verify_bundle(bundle_bytes(cut), keys)
+    assert not report.ok and not report.complete
+    assert any(f.check == 7 and f.stream == case and "left out" in f.reason
+               for f in report.failures)
+    assert dropped["type"] == "close"
+
+
+def test_forged_stream_heads_note_is_caught(world: World) -> None:
+    import copy
+
+    from ledger.bundle import bundle_bytes, verify_bundle
+
+    bundle, keys, _ = _signed_heads_bundle(world)
+    forged = copy.deepcopy(bundle)
+    forged["stream_heads"] = forged["stream_heads"].replace(" 9 ", " 8 ", 1)
+    assert forged["stream_heads"] != bundle["stream_heads"]
+    report = verify_bundle(bundle_bytes(forged), keys)
+    assert not report.ok
+    assert any(f.check == 7 and "stream-heads" in f.reason for f in report.failures)
