@@ -11,6 +11,7 @@ import hashlib
 import os
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
@@ -63,11 +64,11 @@ class Signer:
     name: str
     private: Ed25519PrivateKey
 
-    @property
+    @cached_property
     def public(self) -> bytes:
         return public_raw(self.private.public_key())
 
-    @property
+    @cached_property
     def key_id(self) -> str:
         return key_id(self.public)
 
