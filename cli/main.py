@@ -30,6 +30,7 @@ from .context import (
 from .demo import demo_cmd
 from .output import emit_json
 from .read_commands import register_read_commands
+from .report_commands import register_report_commands
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -240,6 +241,7 @@ def public_key_cmd(name: str) -> None:
 cli.add_command(case_group)
 cli.add_command(reverse_check_group)
 register_read_commands(cli)
+register_report_commands(cli)
 cli.add_command(demo_cmd)
 cli.add_command(bench_cmd)
 register_bundle_commands(cli)

@@ -11,25 +11,25 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 
-from ledger.policy import Policy, business_date
+from ledger.policy import Policy
 
-from .events import LedgerEvent
+from .events import Day, LedgerEvent, business_day
 
 
 @dataclass(slots=True)
 class CaseRow:
     """Everything the reports (and accountability checks) need about one case, latest state.
 
-    ``*_seq``/``*_hash`` fields are evidence references (the stream is ``case_no``). Dates are
-    business dates in Asia/Shanghai. ``max_on`` is the latest business date of any event folded
-    in: a row answers "as of D" exactly when ``max_on <= D``.
+    ``*_seq``/``*_hash`` fields are evidence references (the stream is ``case_no``). Days are
+    business dates in Asia/Shanghai as ISO text (``Day``). ``max_on`` is the latest business
+    date of any event folded in: a row answers "as of D" exactly when ``max_on <= D``.
     """
 
     case_no: str
     registered_at: str
-    registered_on: date
+    registered_on: Day
     registered_by: str
     register_hash: str
     channel: str
@@ -42,79 +42,79 @@ class CaseRow:
     repeat_of: tuple[str, ...]
     reception_day: bool
     received_by: str | None
-    acceptance_due: date
-    max_on: date
+    acceptance_due: Day
+    max_on: Day
     # acceptance decision (made once)
     decision: str | None = None
-    decided_on: date | None = None
+    decided_on: Day | None = None
     decided_by: str | None = None
     accept_seq: int | None = None
     accept_hash: str | None = None
-    notice_served_on: date | None = None
-    handling_start: date | None = None
-    handling_due: date | None = None
+    notice_served_on: Day | None = None
+    handling_start: Day | None = None
+    handling_due: Day | None = None
     # latest assignment (every assignment is in rm_assignments)
     unit: str | None = None
     handler: str | None = None
-    assigned_on: date | None = None
-    assign_due: date | None = None
+    assigned_on: Day | None = None
+    assign_due: Day | None = None
     assign_count: int = 0
     # latest supervision
-    supervised_on: date | None = None
+    supervised_on: Day | None = None
     supervised_by: str | None = None
     supervision_authority: str | None = None
-    supervision_due: date | None = None
+    supervision_due: Day | None = None
     supervision_form: str | None = None
     supervise_count: int = 0
     remind_count: int = 0
     # leader package
     package_leader: str | None = None
-    packaged_on: date | None = None
+    packaged_on: Day | None = None
     # handling
     progress_count: int = 0
     follow_up_count: int = 0
-    last_progress_on: date | None = None
+    last_progress_on: Day | None = None
     extension_days: int = 0
     # reply (cleared by reopen; the first one's served date is kept for "answered on the spot")
-    replied_on: date | None = None
+    replied_on: Day | None = None
     replied_by: str | None = None
-    reply_served_on: date | None = None
-    first_reply_served_on: date | None = None
+    reply_served_on: Day | None = None
+    first_reply_served_on: Day | None = None
     reply_outcome: str | None = None
     reply_resolution: str | None = None
     reply_seq: int | None = None
     reply_hash: str | None = None
     # the three signatures (三签)
     attested_by: str | None = None
-    attested_on: date | None = None
+    attested_on: Day | None = None
     consented_by: str | None = None
-    consented_on: date | None = None
+    consented_on: Day | None = None
     petitioner_form: str | None = None        # key / witnessed / refused (latest)
     petitioner_opinion: str | None = None
     petitioner_signed_by: str | None = None   # the petitioner, or the witnessing registrar
-    petitioner_signed_on: date | None = None
+    petitioner_signed_on: Day | None = None
     petitioner_sign_seq: int | None = None
     petitioner_sign_hash: str | None = None
     # closing
-    closed_on: date | None = None
+    closed_on: Day | None = None
     closed_at: str | None = None
     closed_by: str | None = None
     close_seq: int | None = None
     close_hash: str | None = None
     override_reason: str | None = None
     close_count: int = 0
-    desisted_on: date | None = None
+    desisted_on: Day | None = None
     # review (复查) and re-review (复核)
     review_stage: str | None = None
     review_level: str | None = None
     review_decision: str | None = None
-    review_decided_on: date | None = None
+    review_decided_on: Day | None = None
     overturned_count: int = 0
     overturn_seq: int | None = None
     overturn_hash: str | None = None
     final: bool = False
     reopen_count: int = 0
-    reopened_on: date | None = None
+    reopened_on: Day | None = None
     # reverse-check (倒查)
     reverse_check: str | None = None          # open / concluded
     reverse_check_count: int = 0
@@ -141,11 +141,11 @@ class AssignmentRow:
     n: int
     seq: int
     hash: str
-    assigned_on: date
+    assigned_on: Day
     assigned_by: str
     unit: str
     handler: str
-    due: date | None
+    due: Day | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,19 +163,16 @@ class ActorRow:
     roles: str   # comma-separated
 
 
-def _day(text: str | None) -> date | None:
-    return date.fromisoformat(text[:10]) if text else None
+def _add_days(policy: Policy, day: Day, days: int) -> Day:
+    return policy.add_days(date.fromisoformat(day), days).isoformat()
 
 
-def _served_day(text: str) -> date:
-    return business_date(datetime.fromisoformat(text))
-
-
-def _handling_due(row: CaseRow, policy: Policy) -> date | None:
+def _handling_due(row: CaseRow, policy: Policy) -> Day | None:
+    """Acceptance (or reopening) date + handling days + approved extension days."""
     if row.handling_start is None:
         return None
-    return policy.add_days(row.handling_start, policy.handling_days) + \
-        timedelta(days=row.extension_days)
+    due = policy.add_days(date.fromisoformat(row.handling_start), policy.handling_days)
+    return (due + timedelta(days=row.extension_days)).isoformat()
 
 
 def register(event: LedgerEvent, policy: Policy) -> CaseRow:
@@ -188,7 +185,7 @@ def register(event: LedgerEvent, policy: Policy) -> CaseRow:
         summary=data["summary"], repeat_of=tuple(data.get("repeat_of", ())),
         reception_day=bool(data.get("reception_day", False)),
         received_by=data.get("received_by"),
-        acceptance_due=policy.add_days(event.on, policy.acceptance_days), max_on=event.on,
+        acceptance_due=_add_days(policy, event.on, policy.acceptance_days), max_on=event.on,
         last_seq=event.seq, last_position=event.position)
 
 
@@ -196,7 +193,8 @@ def _accept(row: CaseRow, e: LedgerEvent, policy: Policy) -> None:
     row.decision = e.data["decision"]
     row.decided_on, row.decided_by = e.on, e.actor
     row.accept_seq, row.accept_hash = e.seq, e.hash
-    row.notice_served_on = _day(e.data.get("notice_served_at"))
+    served = e.data.get("notice_served_at")
+    row.notice_served_on = business_day(served) if served else None
     if row.decision == "accepted":
         row.handling_start = e.on
         row.handling_due = _handling_due(row, policy)
@@ -204,14 +202,14 @@ def _accept(row: CaseRow, e: LedgerEvent, policy: Policy) -> None:
 
 def _assign(row: CaseRow, e: LedgerEvent, policy: Policy) -> None:
     row.unit, row.handler = e.data["unit"], e.data["handler"]
-    row.assigned_on, row.assign_due = e.on, _day(e.data.get("due"))
+    row.assigned_on, row.assign_due = e.on, e.data.get("due")
     row.assign_count += 1
 
 
 def _supervise(row: CaseRow, e: LedgerEvent, policy: Policy) -> None:
     row.supervised_on, row.supervised_by = e.on, e.actor
     row.supervision_authority = e.data["authority"]
-    row.supervision_due = _day(e.data["due"])
+    row.supervision_due = e.data["due"]
     row.supervision_form = e.data.get("form")
     row.supervise_count += 1
 
@@ -237,7 +235,7 @@ def _extend(row: CaseRow, e: LedgerEvent, policy: Policy) -> None:
 
 def _reply(row: CaseRow, e: LedgerEvent, policy: Policy) -> None:
     row.replied_on, row.replied_by = e.on, e.actor
-    row.reply_served_on = _served_day(e.data["served_at"])
+    row.reply_served_on = business_day(e.data["served_at"])
     if row.first_reply_served_on is None:
         row.first_reply_served_on = row.reply_served_on
     row.reply_outcome, row.reply_resolution = e.data["outcome"], e.data["resolution"]
@@ -347,7 +345,7 @@ def assignment(row: CaseRow, event: LedgerEvent) -> AssignmentRow:
     """The assignment row an ``assign`` event adds (call after ``apply``)."""
     return AssignmentRow(row.case_no, row.assign_count, event.seq, event.hash, event.on,
                          event.actor, event.data["unit"], event.data["handler"],
-                         _day(event.data.get("due")))
+                         event.data.get("due"))
 
 
 def directory_row(event: LedgerEvent) -> UnitRow | ActorRow | None:

@@ -24,7 +24,8 @@ LABELS: dict[str, dict[str, tuple[str, str]]] = {
                 "online": ("网上信访", "online"), "fax": ("传真", "fax"),
                 "mailbox": ("局长信箱", "director's mailbox")},
     "source": {
-        "direct": ("直接来信来访", "direct"), "petition_bureau": ("信访局转交办", "petition bureau"),
+        "direct": ("直接来信来访", "direct"),
+        "petition_bureau": ("信访局转交办", "petition bureau"),
         "higher_police": ("上级公安机关转办", "higher police organ"),
         "congress": ("人大交办", "people's congress"),
         "political_legal_committee": ("政法委交办", "political-legal committee"),
@@ -53,7 +54,8 @@ LABELS: dict[str, dict[str, tuple[str, str]]] = {
     },
     "status": {
         "registered": ("已登记", "registered"), "accepted": ("已受理", "accepted"),
-        "not_accepted": ("不予受理", "not accepted"), "not_reaccepted": ("不再受理", "not re-accepted"),
+        "not_accepted": ("不予受理", "not accepted"),
+        "not_reaccepted": ("不再受理", "not re-accepted"),
         "assigned": ("办理中", "in handling"), "replied": ("已答复", "replied"),
         "closed": ("已办结", "closed"), "final": ("已终结(复核)", "final (rechecked)"),
         "open": ("未办结", "open"),
@@ -121,3 +123,63 @@ def label(kind: str, code: str | None, lang: str = "zh") -> str:
     if pair is None:
         return code
     return pair[0] if lang == "zh" else pair[1]
+
+
+# ---- reports: supervision ledger (督办台账) and statistics (信访工作统计) ------------------------
+
+LABELS["supervision_form"] = {
+    "letter": ("函督", "by letter"), "interview": ("约谈", "interview"),
+    "onsite": ("实地督办", "on site"), "listed": ("挂牌督办", "listed"),
+}
+LABELS["report"] = {
+    # titles and sheet names
+    "supervision": ("督办台账", "Supervision ledger"),
+    "statistics": ("信访工作统计", "Petition statistics"),
+    "by_unit": ("按承办单位", "By handling unit"),
+    "as_of": ("截至", "as of"), "period": ("统计期间", "period"), "to": ("至", "to"),
+    "compare_previous": ("上期", "previous period"),
+    "compare_year": ("去年同期", "same period last year"),
+    "totals": ("合计", "total"), "unassigned": ("未交办", "unassigned"),
+    # supervision columns
+    "case": ("案件编号", "case"), "authority": ("督办机关", "supervising authority"),
+    "supervised_at": ("督办日期", "supervised"), "form": ("督办形式", "form"),
+    "petitioner": ("信访人", "petitioner"), "summary": ("信访事项", "summary"),
+    "leader": ("包案领导", "package leader"), "unit": ("承办单位", "handling unit"),
+    "handler": ("承办人", "handler"), "due": ("回告期限", "report-back due"),
+    "progress_reports": ("进展报告", "progress reports"), "reminders": ("催办", "reminders"),
+    "status": ("状态", "status"), "closed_at": ("办结日期", "closed"),
+    "on_time": ("按期办结", "on time"), "overdue_days": ("超期天数", "days overdue"),
+    "opinion": ("信访人意见", "petitioner's opinion"),
+    "supervised": ("督办件", "supervised"), "closed": ("已办结", "closed"),
+    "closed_on_time": ("按期办结", "closed on time"), "overdue": ("超期", "overdue"),
+    # statistics columns and figures
+    "figure": ("指标", "figure"), "current": ("本期", "this period"),
+    "previous": ("对比期", "comparison"), "delta": ("增减", "change"),
+    "pct": ("增减幅度", "change %"), "points": ("个百分点", " pts"),
+    "total": ("信访总量（件次）", "petitions"), "persons": ("信访人次", "persons"),
+    "by_channel": ("按渠道", "by channel"), "by_source": ("按来源", "by source"),
+    "by_category": ("按内容分类", "by category"),
+    "first_time": ("初信初访", "first petitions"), "repeat": ("重信重访", "repeat petitions"),
+    "of_which_closed": ("其中已办结", "of which closed"),
+    "repeat_share": ("重复信访占比", "repeat share"),
+    "group_batches": ("集体访（批次）", "group petitions (batches)"),
+    "group_persons": ("集体访（人次）", "group petitions (persons)"),
+    "accepted": ("受理", "accepted"),
+    "not_accepted": ("不予受理（含不再受理）", "not accepted (incl. not re-accepted)"),
+    "undecided": ("待作受理决定", "awaiting decision"),
+    "closed_replied": ("办结回复", "closed with reply"),
+    "in_handling": ("正在办理", "in handling"), "reply_rate": ("办结回复率", "reply rate"),
+    "reception_day": ("局长接待日", "director's reception day"),
+    "reception_cases": ("接待来访（起）", "visits received (cases)"),
+    "reception_persons": ("接待来访（人）", "visits received (persons)"),
+    "reception_repeat": ("其中重访", "of which repeat"),
+    "answered_on_spot": ("当面答复解决", "answered on the spot"),
+    "deadline_reply": ("限期办结回告", "reply within a deadline"),
+    "supervised_share": ("督办件占信访总量", "supervised share"),
+    "supervised_close_rate": ("督办件办结率", "supervised close rate"),
+    "supervised_by_authority": ("督办件按交办机关", "supervised by authority"),
+    "packaged": ("领导包案", "leader-packaged"),
+    "packaged_desisted": ("其中停访息诉", "of which desisted"),
+    "desisted": ("停访息诉（全部）", "desisted (all)"),
+    "cases": ("信访件", "cases"),
+}
