@@ -81,6 +81,38 @@ def demo_cmd(directory: str, seed: int, cases: int, force: bool, lang: str) -> N
         sys.exit(1)
 
 
+def _reports(led: Ledger, year: int, lang: str) -> None:
+    """The year's statistics in the seed reports' phrasing and the supervision totals."""
+    from datetime import date
+
+    from projections.reports import statistics, supervision
+    from projections.sheets import supervision_sheets
+    from projections.summary import statistics_summary
+
+    from .report_commands import echo_sheets
+
+    zh = lang == "zh"
+    end = date(year, 12, 31)
+    stats = statistics(led.store, date(year, 1, 1), end, end)
+    click.echo("\n" + (f"{year}年信访工作统计" if zh else f"Petition statistics {year}") + ":")
+    for line in statistics_summary(stats, lang):
+        click.echo(f"  {line}")
+    click.echo()
+    echo_sheets(supervision_sheets(supervision(led.store, end), lang)[-1:])
+    try:
+        from projections.accountability import accountability
+    except ImportError:
+        return
+    report = accountability(led.store, end)
+    counts: dict[str, int] = {}
+    for case in report["cases"]:
+        for trigger in case["triggers"]:
+            counts[trigger["code"]] = counts.get(trigger["code"], 0) + 1
+    click.echo("\n" + ("倒查线索" if zh else "Reverse-check triggers") +
+               f": {len(report['cases'])} " + ("起案件" if zh else "cases") + " — " +
+               ", ".join(f"{code} {n}" for code, n in sorted(counts.items())))
+
+
 def _tour(led: Ledger, scenario: Any, report: Any, url: str, keys: Path, seconds: float,
           events: int, lang: str) -> None:
     zh = lang == "zh"
@@ -91,12 +123,7 @@ def _tour(led: Ledger, scenario: Any, report: Any, url: str, keys: Path, seconds
     verdict = ("通过" if zh else "PASS") if report.ok else ("不通过" if zh else "FAIL")
     click.echo(f"verify: {verdict} — {report.events} events, {report.streams} streams, "
                f"checkpoint {report.checkpoint_size}")
-    try:
-        from projections.tour import print_reports
-    except ImportError:
-        print_reports = None
-    if print_reports is not None:
-        print_reports(led.store, scenario.year, lang)
+    _reports(led, scenario.year, lang)
     case = next(iter(scenario.problems.get("late_reply", [])), "XF-2025-000001")
     env = f"--ledger {url} --keystore {keys}"
     click.echo("\n" + ("接下来可以试试" if zh else "What to try next") + ":")

@@ -253,7 +253,7 @@ class _Builder:
         bounces = 3 if rng.random() < 0.03 else 1
         for _ in range(bounces):
             unit = rng.choice([u for u in s.handlers if s.handlers[u]])
-            cursor += timedelta(days=rng.randint(0, 2))
+            cursor += timedelta(days=0 if reception else rng.randint(0, 2))
             self.emit(self.at(cursor, 9 if reception else None), "assign", case,
                       rng.choice(s.office),
                       {"unit": unit, "handler": rng.choice(s.handlers[unit])})
@@ -263,8 +263,11 @@ class _Builder:
         handler = self.timeline[-1][2].data["handler"]
         leader_of_unit = s.unit_leaders[handler_unit]
         handling_due = accept_day + timedelta(days=60)
-        supervised = source in ("higher_police", "congress", "political_legal_committee",
-                                "leader") or rng.random() < 0.08
+        on_spot = reception and rng.random() < 0.6   # 当面答复解决 at the reception itself
+        supervised = not on_spot and (source in ("higher_police", "congress",
+                                                 "political_legal_committee", "leader")
+                                      or rng.random() < 0.08)
+        due = None
         if supervised:
             sup_day = cursor + timedelta(days=rng.randint(1, 10))
             due = sup_day + timedelta(days=rng.choice((20, 30, 45)))
@@ -276,24 +279,27 @@ class _Builder:
             if rng.random() < 0.5:
                 self.emit(self.at(sup_day + timedelta(days=10)), "remind", case,
                           rng.choice(s.supervisors), {"note": "请按期办结回告"})
-        if packaged:
+        if packaged and not on_spot:
             self.emit(self.at(cursor + timedelta(days=2)), "package", case, s.leaders[0],
                       {"leader": s.leaders[0]})
         # handling
         outcome_kind = rng.random()
-        if reception and rng.random() < 0.6:
-            reply_day = day  # answered on the spot (当面答复)
+        if on_spot:
+            reply_day = day
         elif outcome_kind < 0.06:
             reply_day = handling_due + timedelta(days=rng.randint(5, 30))  # late reply
             self.note("late_reply", case)
         else:
             reply_day = cursor + timedelta(days=rng.randint(5, 50))
+            if due is not None and rng.random() < 0.75:   # most supervised cases report in time
+                reply_day = min(reply_day, max(cursor + timedelta(days=2),
+                                               due - timedelta(days=rng.randint(3, 8))))
         extension = 0
-        if rng.random() < 0.08 and reply_day > cursor + timedelta(days=30):
+        if not on_spot and rng.random() < 0.08 and reply_day > cursor + timedelta(days=30):
             extension = rng.choice((15, 30))
             self.emit(self.at(cursor + timedelta(days=25)), "extend", case, leader_of_unit,
                       {"days": extension, "reason": "案情复杂，需调取证据"})
-        if reply_day > date(self.year, 12, 28) or (rng.random() < 0.05 and not reception):
+        if reply_day > date(self.year, 12, 28) or (rng.random() < 0.05 and not on_spot):
             # still open at year end: some never reported back
             if rng.random() < 0.5:
                 self.emit(self.at(cursor + timedelta(days=7)), "progress", case, handler,
