@@ -113,7 +113,7 @@ def plain_eventsourcing_rates(env: dict[str, str], singles: int, batched: int
         def increment(self) -> None:
             pass
 
-    app = Application(env=env)
+    app: Application[Any] = Application(env=env)
     counter = Counter()
     app.save(counter)
     started = time.perf_counter()
@@ -204,7 +204,9 @@ def history_p95(led: Ledger, cases: int, samples: int = 40) -> float:
 
 def proof_time(led: Ledger, samples: int = 200) -> float:
     rng = random.Random(11)
-    size = led.store.latest_checkpoint().size
+    latest = led.store.latest_checkpoint()
+    assert latest is not None
+    size = latest.size
     started = time.perf_counter()
     for _ in range(samples):
         inclusion_proof(rng.randrange(size), size, led.store.get_node)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 from ledger import Ledger
 from ledger.service import Command
@@ -19,11 +20,12 @@ def staffed_ledger(url: str, keystore: Path) -> Ledger:
     led = Ledger.init(url, keystore, origin="bench.example/ledger", admin="admin-01", at=START)
     commands = [Command("unit.add", None, {"unit": "station-01", "name": "派出所"}, "admin-01",
                         START)]
-    people = [("registrar-01", "registrar", None), ("office-01", "petition_office", None),
-              ("pet-0001", "petitioner", None)]
+    people: list[tuple[str, str, str | None]] = [
+        ("registrar-01", "registrar", None), ("office-01", "petition_office", None),
+        ("pet-0001", "petitioner", None)]
     people += [(f"officer-{i:02d}", "handler", "station-01") for i in range(HANDLERS)]
     for actor, role, unit in people:
-        data = {"actor": actor, "name": actor, "roles": [role],
+        data: dict[str, Any] = {"actor": actor, "name": actor, "roles": [role],
                 **({"unit": unit} if unit else {})}
         if role == "petitioner":
             data["keyless"] = True

@@ -163,10 +163,10 @@ class _Builder:
         for unit, name, parent in self.staff.units:
             self.emit(start, "unit.add", None, "admin-01",
                       {"unit": unit, "name": name, **({"parent": parent} if parent else {})})
-        for actor, name, unit, roles, keyless in self.staff.actors:
+        for actor, name, home, roles, keyless in self.staff.actors:
             data: dict[str, Any] = {"actor": actor, "name": name, "roles": roles}
-            if unit:
-                data["unit"] = unit
+            if home:
+                data["unit"] = home
             if keyless:
                 data["keyless"] = True
             self.emit(start, "actor.add", None, "admin-01", data)

@@ -320,7 +320,7 @@ class Ledger:
     def _receipt_for_position(self, position: int, *, duplicate: bool) -> Receipt:
         for note in self.store.iter_log(after=position - 1, batch=1, stop=position):
             envelope = Envelope.from_bytes(note.state)
-            return Receipt(note.originator_id, note.originator_version, position, note.topic,
+            return Receipt(str(note.originator_id), note.originator_version, position, note.topic,
                            envelope.hash, duplicate)
         raise EnvironmentProblem(f"the recorded command at position {position} is missing")
 

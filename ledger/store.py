@@ -127,6 +127,8 @@ class Store:
     def __init__(self, location: LedgerLocation, *, create: bool = False) -> None:
         self.location = location
         self.backend = location.backend
+        self.factory: Any = None
+        self.recorder: Any = None   # eventsourcing's SQLite or PostgreSQL application recorder
         try:
             if self.backend == "sqlite":
                 self._open_sqlite(create)
@@ -155,7 +157,7 @@ class Store:
             "CREATE_TABLE": "true" if create else "false",
         })
         self.factory = SQLiteFactory(env)
-        self.recorder: Any = self.factory.application_recorder()
+        self.recorder = self.factory.application_recorder()
         self.events_table = self.recorder.events_table_name
         self.position_column = "rowid"
         self.schema_prefix = ""

@@ -173,7 +173,7 @@ class LedgerVerifier:
         jobs: list[SignatureJob] = []
         try:
             for note in self.store.iter_log(batch=BATCH):
-                job = self._check_event(note.id, note.originator_id, note.originator_version,
+                job = self._check_event(note.id, str(note.originator_id), note.originator_version,
                                         note.topic, note.state, stored_leaves)
                 if job is not None:
                     jobs.append(job)
@@ -214,9 +214,9 @@ class LedgerVerifier:
         self._check_leaf(position, stream, seq, state, stored_leaves)
         try:
             envelope = Envelope.from_bytes(state)
-            statement: Statement | None = Statement.from_signed_bytes(envelope.signed,
-                                                                      strict=False)
-            datetime.fromisoformat(statement.at)
+            parsed = Statement.from_signed_bytes(envelope.signed, strict=False)
+            datetime.fromisoformat(parsed.at)
+            statement: Statement | None = parsed
         except (ValueError, TypeError):
             statement = None
         if statement is None:

@@ -75,7 +75,8 @@ junk = st.recursive(json_scalar, lambda c: st.lists(c, max_size=3) |
 line = st.fixed_dictionaries(
     {"id": st.one_of(st.text(min_size=0, max_size=6), st.integers()),
      "action": st.sampled_from(ACTIONS),
-     "actor": st.sampled_from(["registrar-01", "office-01", "officer-07", "nobody", "", "pet-0002"]),
+     "actor": st.sampled_from(["registrar-01", "office-01", "officer-07", "nobody", "",
+                               "pet-0002"]),
      "at": st.sampled_from(["2025-03-02T09:00:00+08:00", "2025-03-02", "yesterday",
                             "2099-01-01T00:00:00+08:00", ""]),
      "data": st.one_of(junk, st.fixed_dictionaries(
