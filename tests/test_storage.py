@@ -123,3 +123,47 @@ def test_opening_missing_ledger_is_environment_error(tmp_path) -> None:  # noqa:
 def test_unreachable_postgres_is_storage_error() -> None:
     with pytest.raises(EnvironmentProblem):
         Store(parse_location("postgresql://postgres@127.0.0.1:1/nothing"))
+
+
+@pytest.mark.postgres
+def test_postgres_writer_role_can_append_but_not_change(pg_url: str, keystore) -> None:  # noqa: ANN001
+    """The privileges of docs/operations.md: a writer role appends; UPDATE/DELETE are refused
+    by privileges as well as by the triggers."""
+    import psycopg
+
+    from tests.conftest import PG_DSN
+    from tests.world import build_world
+
+    world = build_world(pg_url, keystore)
+    schema = pg_url.split("schema=")[1]
+    with psycopg.connect(PG_DSN, autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname='xinfang_writer_t'")
+        if not exists.fetchone():
+            conn.execute("CREATE ROLE xinfang_writer_t LOGIN")
+        conn.execute(f'GRANT USAGE ON SCHEMA "{schema}" TO xinfang_writer_t')
+        tables = ", ".join(f'"{schema}".{t}' for t in ("xinfang_events", *SIDE_TABLES))
+        conn.execute(f"GRANT SELECT, INSERT ON {tables} TO xinfang_writer_t")
+        conn.execute(f'GRANT UPDATE ON "{schema}".xinfang_events TO xinfang_writer_t')
+        conn.execute(f'GRANT USAGE ON SEQUENCE "{schema}".xinfang_events_notification_id_seq '
+                     "TO xinfang_writer_t")
+    writer_url = pg_url.replace("postgres@", "xinfang_writer_t@")
+    writer = Ledger.open(writer_url, keystore)
+    try:
+        receipt = writer.execute("register", None, {
+            "channel": "visit", "source": "direct", "category": "help",
+            "petitioner": "pet-0001", "summary": "写入角色"}, as_actor="registrar-01",
+            at=t("2025-02-01"))
+        assert receipt.seq == 1
+        for sql in (f"DELETE FROM {writer.store.events_table}",
+                    f"UPDATE {writer.store.t('xf_checkpoints')} SET note=note",
+                    f"TRUNCATE {writer.store.t('xf_leaves')}"):
+            with pytest.raises(StorageError), writer.store.cursor(commit=True) as cur:
+                cur.execute(sql)
+    finally:
+        writer.close()
+        world.ledger.close()
+        with psycopg.connect(PG_DSN, autocommit=True) as conn:
+            conn.execute(f'REVOKE ALL ON ALL TABLES IN SCHEMA "{schema}" FROM xinfang_writer_t')
+            conn.execute(f'REVOKE ALL ON ALL SEQUENCES IN SCHEMA "{schema}" '
+                         "FROM xinfang_writer_t")
+            conn.execute(f'REVOKE ALL ON SCHEMA "{schema}" FROM xinfang_writer_t')
