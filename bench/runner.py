@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from eventsourcing.domain import Aggregate, event
+
 from ledger import Ledger
 from ledger.history import case_history
 from ledger.merkle import inclusion_proof
@@ -102,16 +104,18 @@ class Backend:
 
 # ---- baselines ------------------------------------------------------------------------------
 
+class Counter(Aggregate):
+    """The plain eventsourcing aggregate the baseline saves (one small event per change)."""
+
+    @event("Incremented")
+    def increment(self) -> None:
+        pass
+
+
 def plain_eventsourcing_rates(env: dict[str, str], singles: int, batched: int
                               ) -> tuple[float, float]:
     """Single-event saves/s and events/s in 1000-event saves, with eventsourcing alone."""
     from eventsourcing.application import Application
-    from eventsourcing.domain import Aggregate, event
-
-    class Counter(Aggregate):
-        @event("Incremented")
-        def increment(self) -> None:
-            pass
 
     app: Application[Any] = Application(env=env)
     counter = Counter()
@@ -240,8 +244,9 @@ def projection_rate(led: Ledger) -> float | None:
 
 
 def run_bench(backend: str, *, quick: bool, pg_url: str,
-              progress: Callable[[str], None] = lambda _m: None) -> dict[str, Any]:
-    sizes = QUICK if quick else FULL
+              progress: Callable[[str], None] = lambda _m: None,
+              sizes: Sizes | None = None) -> dict[str, Any]:
+    sizes = sizes or (QUICK if quick else FULL)
     cores = os.cpu_count() or 1
     with tempfile.TemporaryDirectory(prefix="xinfang-bench-") as tmp:
         where = Backend(backend, Path(tmp), pg_url)
