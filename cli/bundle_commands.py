@@ -25,7 +25,7 @@ from ledger.store import Store, parse_location
 from projections.labels import label
 
 from .context import format_option, handle_errors, lang_option, settings
-from .output import emit_json, table
+from .output import echo_failures, emit_json, table
 
 
 @contextmanager
@@ -122,11 +122,7 @@ def verify_bundle_cmd(bundle_file: str, trust: tuple[str, ...], fmt: str) -> Non
         if first is not None:
             click.echo(("first bad event: " if first.stream else "first failure: ")
                        + _where(first))
-        for failure in report.failures[:50]:
-            click.echo(f"  check {failure.check} ({CHECK_NAMES[failure.check]}) at "
-                       f"{_where(failure)}: {failure.reason}")
-        if len(report.failures) > 50:
-            click.echo(f"  … and {len(report.failures) - 50} more (use --format json)")
+        echo_failures(report.failures, CHECK_NAMES, _where)
     if not report.ok:
         sys.exit(1)
 

@@ -15,6 +15,7 @@ from ledger import Ledger, load_policy_file
 from ledger.errors import InputError
 from ledger.keys import public_pem
 
+from .accountability_commands import register_accountability_commands
 from .bundle_commands import register_bundle_commands
 from .case_commands import case_group, reverse_check_group
 from .context import (
@@ -245,6 +246,7 @@ register_report_commands(cli)
 cli.add_command(demo_cmd)
 cli.add_command(bench_cmd)
 register_bundle_commands(cli)
+register_accountability_commands(cli)
 
 
 def main() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import click
@@ -33,6 +33,16 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]],
     for row in cells:
         lines.append("  ".join(pad(c, widths[i], align[i]) for i, c in enumerate(row)).rstrip())
     return "\n".join(lines)
+
+
+def echo_failures(failures: Sequence[Any], names: dict[int, str],
+                  where: Callable[[Any], str], limit: int = 50) -> None:
+    """One line per verification failure (check number, its name, where, why), capped."""
+    for failure in failures[:limit]:
+        click.echo(f"  check {failure.check} ({names[failure.check]}) at {where(failure)}: "
+                   f"{failure.reason}")
+    if len(failures) > limit:
+        click.echo(f"  … and {len(failures) - limit} more (use --format json)")
 
 
 def emit_json(obj: Any) -> None:

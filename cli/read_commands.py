@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from ledger.verify import CHECK_NAMES, verify_ledger
 from projections.labels import label
 
 from .context import format_option, handle_errors, lang_option, settings
-from .output import emit_json, table
+from .output import echo_failures, emit_json, table
 
 SUMMARY_FIELDS = ("decision", "unit", "handler", "authority", "due", "leader", "note", "days",
                   "outcome", "resolution", "opinion", "form", "level", "reason",
@@ -115,7 +116,7 @@ def verify_cmd(since: str | None, log_key: str | None, admin_key: str | None,
         if not store.is_initialized():
             raise InputError("the ledger is not initialized", "Run `xinfang init` first.")
         progress = _progress_bar(store.max_position(), "verifying") if fmt == "text" else None
-        with progress or _nullcontext() as bar:
+        with progress or nullcontext() as bar:
             report = verify_ledger(
                 store, kept_checkpoint=kept,
                 trusted_log_key=_pinned_key(log_key, keystore / "log.pub"),
@@ -132,22 +133,10 @@ def verify_cmd(since: str | None, log_key: str | None, admin_key: str | None,
         if report.kept_checkpoint and report.kept_checkpoint.get("consistent"):
             click.echo(f"consistent with the kept checkpoint of size "
                        f"{report.kept_checkpoint['size']}")
-        for failure in report.failures[:50]:
-            where = f"{failure.stream}#{failure.seq}" if failure.stream else "log"
-            click.echo(f"  check {failure.check} ({CHECK_NAMES[failure.check]}) at position "
-                       f"{failure.position}, {where}: {failure.reason}")
-        if len(report.failures) > 50:
-            click.echo(f"  … and {len(report.failures) - 50} more (use --format json)")
+        echo_failures(report.failures, CHECK_NAMES, lambda f: f"position {f.position}, " + (
+            f"{f.stream}#{f.seq}" if f.stream else "log"))
     if not report.ok:
         sys.exit(1)
-
-
-class _nullcontext:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
 
 
 class _Bar:

@@ -47,18 +47,17 @@ def ledger_url(request: pytest.FixtureRequest, tmp_path: Path,
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'ledger.db'}"
         return
-    if pg_problem is not None:
-        if os.environ.get("XINFANG_REQUIRE_POSTGRES") == "1":
-            pytest.fail(f"PostgreSQL is required but unreachable at {PG_DSN}: {pg_problem}")
-        pytest.skip(f"PostgreSQL unreachable: {pg_problem}")
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    yield f"{PG_DSN}?schema={schema}"
-    drop_schema(schema)
+    yield from _fresh_pg_schema(pg_problem)
 
 
 @pytest.fixture
 def pg_url(pg_problem: str | None) -> Iterator[str]:
     """A PostgreSQL-only ledger URL, for what exists only there (e.g. TRUNCATE)."""
+    yield from _fresh_pg_schema(pg_problem)
+
+
+def _fresh_pg_schema(pg_problem: str | None) -> Iterator[str]:
+    """A ledger URL in a new schema, dropped afterwards; fails instead of skipping in CI."""
     if pg_problem is not None:
         if os.environ.get("XINFANG_REQUIRE_POSTGRES") == "1":
             pytest.fail(f"PostgreSQL is required but unreachable at {PG_DSN}: {pg_problem}")

@@ -1,0 +1,62 @@
+"""`xinfang report accountability`: a thin shell over ``projections.accountability``."""
+
+from __future__ import annotations
+
+import click
+
+from projections.accountability import accountability, accountability_sheets
+
+from .context import format_option, handle_errors, lang_option
+from .report_commands import (
+    REPORT_FORMATS,
+    as_of_option,
+    emit_report,
+    open_store,
+    out_option,
+    parse_day,
+    report_group,
+)
+
+
+@click.command("accountability")
+@as_of_option
+@click.option("--unit", metavar="UNIT",
+              help="Only cases handled by this unit (assigned to it at any time by --as-of).")
+@click.option("--integrity/--no-integrity", default=True, show_default=True,
+              help="Verify the whole ledger for the `integrity` trigger (--no-integrity skips "
+                   "it on a huge ledger; `xinfang verify` can run separately).")
+@format_option(*REPORT_FORMATS)
+@out_option
+@lang_option
+@handle_errors
+def accountability_cmd(as_of: str | None, unit: str | None, integrity: bool, fmt: str,
+                       out: str | None, lang: str) -> None:
+    """The accountability report (倒查): which cases trigger a reverse-check and why, who was
+    responsible (from the chain of custody), and the events that prove it; the inspectors'
+    reverse-checks; counts per responsible actor and unit.
+
+    Deadlines, open and closed are judged at the end of --as-of. Triggers: late_acceptance,
+    late_notice, late_reply, overdue_open, no_feedback, supervision_missed, unsigned_closure,
+    dissatisfied_closure, reflow, bounced, overturned, late_review_decision, integrity
+    (docs/accountability.md). Evidence is STREAM#SEQ with the event hash (JSON): check it
+    with `xinfang case history STREAM` or an exported bundle.
+
+    \b
+    Examples:
+      xinfang report accountability --as-of 2025-12-31
+      xinfang report accountability --as-of 2025-12-31 --format json --no-integrity
+      xinfang report accountability --unit county-02 --format xlsx --out 倒查.xlsx
+      xinfang report accountability --lang en --format csv --out accountability.csv
+    """
+    day = parse_day(as_of, "--as-of")
+    with open_store() as store:
+        report = accountability(store, day, unit=unit, integrity=integrity)
+    emit_report(report, lambda: accountability_sheets(report, lang, with_custody=fmt != "text"),
+                fmt, out)
+
+
+def register_accountability_commands(cli: click.Group) -> None:
+    """Add ``report accountability`` to the ``report`` group (adding the group if needed)."""
+    report_group.add_command(accountability_cmd)
+    if "report" not in cli.commands:
+        cli.add_command(report_group)
