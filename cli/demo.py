@@ -81,10 +81,13 @@ def demo_cmd(directory: str, seed: int, cases: int, force: bool, lang: str) -> N
         sys.exit(1)
 
 
-def _reports(led: Ledger, year: int, lang: str) -> None:
-    """The year's statistics in the seed reports' phrasing and the supervision totals."""
+def _reports(led: Ledger, year: int, lang: str, verified: Any) -> None:
+    """The year's statistics in the seed reports' phrasing, the supervision totals and the
+    reverse-check triggers (reusing the verification just run)."""
     from datetime import date
 
+    from projections.accountability import accountability
+    from projections.labels import label
     from projections.reports import statistics, supervision
     from projections.sheets import supervision_sheets
     from projections.summary import statistics_summary
@@ -99,18 +102,16 @@ def _reports(led: Ledger, year: int, lang: str) -> None:
         click.echo(f"  {line}")
     click.echo()
     echo_sheets(supervision_sheets(supervision(led.store, end), lang)[-1:])
-    try:
-        from projections.accountability import accountability
-    except ImportError:
-        return
-    report = accountability(led.store, end)
+    report = accountability(led.store, end, verified=verified)
     counts: dict[str, int] = {}
-    for case in report["cases"]:
+    flagged = [case for case in report["cases"] if case["triggers"]]
+    for case in flagged:
         for trigger in case["triggers"]:
             counts[trigger["code"]] = counts.get(trigger["code"], 0) + 1
     click.echo("\n" + ("倒查线索" if zh else "Reverse-check triggers") +
-               f": {len(report['cases'])} " + ("起案件" if zh else "cases") + " — " +
-               ", ".join(f"{code} {n}" for code, n in sorted(counts.items())))
+               f": {len(flagged)} " + ("起案件" if zh else "cases") + " — " +
+               ("，" if zh else ", ").join(f"{label('trigger', code, lang)} {n}"
+                                           for code, n in sorted(counts.items())))
 
 
 def _tour(led: Ledger, scenario: Any, report: Any, url: str, keys: Path, seconds: float,
@@ -123,7 +124,7 @@ def _tour(led: Ledger, scenario: Any, report: Any, url: str, keys: Path, seconds
     verdict = ("通过" if zh else "PASS") if report.ok else ("不通过" if zh else "FAIL")
     click.echo(f"verify: {verdict} — {report.events} events, {report.streams} streams, "
                f"checkpoint {report.checkpoint_size}")
-    _reports(led, scenario.year, lang)
+    _reports(led, scenario.year, lang, report)
     case = next(iter(scenario.problems.get("late_reply", [])), "XF-2025-000001")
     env = f"--ledger {url} --keystore {keys}"
     click.echo("\n" + ("接下来可以试试" if zh else "What to try next") + ":")

@@ -295,7 +295,9 @@ class _Builder:
                 reply_day = min(reply_day, max(cursor + timedelta(days=2),
                                                due - timedelta(days=rng.randint(3, 8))))
         extension = 0
-        if not on_spot and rng.random() < 0.08 and reply_day > cursor + timedelta(days=30):
+        planned_late = outcome_kind < 0.06 and not on_spot
+        if not on_spot and not planned_late and rng.random() < 0.08 and \
+                reply_day > cursor + timedelta(days=30):
             extension = rng.choice((15, 30))
             self.emit(self.at(cursor + timedelta(days=25)), "extend", case, leader_of_unit,
                       {"days": extension, "reason": "案情复杂，需调取证据"})

@@ -183,3 +183,99 @@ LABELS["report"] = {
     "desisted": ("停访息诉（全部）", "desisted (all)"),
     "cases": ("信访件", "cases"),
 }
+
+
+# ---- accountability (倒查) report: trigger codes, detail templates, columns ----------------------
+
+LABELS["trigger"] = {
+    "late_acceptance": ("受理决定超期", "late acceptance decision"),
+    "late_notice": ("受理告知超期", "late acceptance notice"),
+    "late_reply": ("答复超期", "late reply"),
+    "overdue_open": ("超期未答复", "overdue without reply"),
+    "no_feedback": ("交办后无反馈", "no feedback after assignment"),
+    "supervision_missed": ("督办逾期未办结", "supervision deadline missed"),
+    "unsigned_closure": ("未经三签结案", "closed without three signatures"),
+    "dissatisfied_closure": ("不满意结案", "closed with petitioner dissatisfied"),
+    "reflow": ("结而不息（回流）", "reflow after closing"),
+    "bounced": ("反复交办", "bounced between handlers"),
+    "overturned": ("复查复核改变原处理", "overturned on review"),
+    "late_review_decision": ("复查复核决定超期", "late review decision"),
+    "integrity": ("完整性验证失败", "integrity failure"),
+}
+# Detail sentences: "code" or "code:variant", formatted with the trigger's facts.
+LABELS["trigger_detail"] = {
+    "late_acceptance": ("{decided}作出受理决定，期限{due}，超期{days}天",
+                        "decided on {decided}, due {due}: {days} days late"),
+    "late_acceptance:undecided": ("截至{as_of}未作受理决定，期限{due}，已超期{days}天",
+                                  "no acceptance decision by {as_of}, due {due}: "
+                                  "{days} days overdue"),
+    "late_notice": ("{served}送达受理告知书，期限{due}，超期{days}天",
+                    "acceptance notice served on {served}, due {due}: {days} days late"),
+    "late_reply": ("{served}送达答复，办理期限{due}，超期{days}天",
+                   "reply served on {served}, handling due {due}: {days} days late"),
+    "overdue_open": ("截至{as_of}未答复，办理期限{due}，已超期{days}天",
+                     "no reply by {as_of}, handling due {due}: {days} days overdue"),
+    "no_feedback": ("交办后无进展报告也无答复，办理期限{due}，已超期{days}天",
+                    "no progress report and no reply since assignment, handling due {due}: "
+                    "{days} days overdue"),
+    "supervision_missed": ("督办回告期限{due}，{closed}办结，超期{days}天",
+                           "supervision due {due}, closed on {closed}: {days} days late"),
+    "supervision_missed:open": ("督办回告期限{due}，截至{as_of}未办结，已超期{days}天",
+                                "supervision due {due}, still open on {as_of}: "
+                                "{days} days overdue"),
+    "unsigned_closure": ("{closed}办结，三签不全：{missing}",
+                         "closed on {closed}, signatures incomplete: {missing}"),
+    "unsigned_closure:override": ("{closed}办结，三签不全：{missing}；强行办结理由：{override}",
+                                  "closed on {closed}, signatures incomplete: {missing}; "
+                                  "override reason: {override}"),
+    "dissatisfied_closure": ("{closed}办结，信访人意见：不满意",
+                             "closed on {closed} with the petitioner dissatisfied"),
+    "reflow": ("{closed}办结后，{later}于{registered}就同一事项再次信访",
+               "closed on {closed}; {later}, registered on {registered}, is the same matter"),
+    "reflow:desisted": ("{desisted}停访息诉后，{later}于{registered}就同一事项再次信访",
+                        "desisted on {desisted}; {later}, registered on {registered}, is the "
+                        "same matter"),
+    "bounced": ("交办{count}次：{units}", "assigned {count} times: {units}"),
+    "overturned": ("{decided}{level}决定：{decision}", "{level} decision on {decided}: {decision}"),
+    "late_review_decision": ("{requested}申请{level}，{decided}作出决定，期限{due}，超期{days}天",
+                             "{level} requested on {requested}, decided on {decided}, due {due}: "
+                             "{days} days late"),
+    "late_review_decision:pending": ("{requested}申请{level}，截至{as_of}未作决定，期限{due}，"
+                                     "已超期{days}天",
+                                     "{level} requested on {requested}, undecided on {as_of}, "
+                                     "due {due}: {days} days overdue"),
+    "integrity": ("验证未通过（检查{checks}）：{reasons}",
+                  "verification failed (check {checks}): {reasons}"),
+}
+LABELS["accountability"] = {
+    "title": ("倒查报告", "Accountability report"),
+    "triggers": ("倒查触发事项", "Reverse-check triggers"),
+    "reverse_checks": ("倒查记录", "Reverse-checks"),
+    "by_actor": ("按责任人", "By responsible actor"),
+    "by_unit": ("按责任单位", "By responsible unit"),
+    "custody": ("办理经过", "Chain of custody"),
+    "as_of": ("截至", "as of"), "unit_filter": ("承办单位", "handling unit"),
+    "case": ("案件编号", "case"), "code": ("触发事项", "trigger"), "on": ("日期", "date"),
+    "due": ("期限", "due"), "days_late": ("超期天数", "days late"),
+    "responsible": ("责任人", "responsible"), "units": ("责任单位", "units"),
+    "evidence": ("证据事件", "evidence"), "detail": ("情况", "detail"),
+    "opened_by": ("启动人", "opened by"), "opened_on": ("启动日期", "opened"),
+    "reason": ("启动理由", "reason"), "finding_actor": ("认定责任人", "found responsible"),
+    "fault": ("过错", "fault"), "measures": ("处理措施", "measures"),
+    "confirmed": ("规则印证", "confirmed by rules"),
+    "status": ("状态", "status"), "open": ("倒查中", "open"), "concluded": ("已结论", "concluded"),
+    "actor": ("责任人", "actor"), "unit": ("单位", "unit"), "total": ("合计", "total"),
+    "cases": ("案件数", "cases"), "findings": ("倒查认定", "findings"),
+    "step": ("环节", "step"), "ref": ("事件", "event"), "details": ("内容", "details"),
+    "signer": ("事件署名人", "actor named by the event"),
+    "unattributed": ("未归属", "unattributed"), "none": ("无", "none"),
+    "integrity_ok": ("完整性验证：通过", "integrity: verified, no failure"),
+    "integrity_failed": ("完整性验证：{n}处失败", "integrity: {n} failures"),
+    "integrity_skipped": ("完整性验证：未运行（--no-integrity）",
+                          "integrity: not checked (--no-integrity)"),
+    "outside_cases": ("不属于案件的验证失败", "failure outside any case"),
+    "bad_ref": ("（哈希不符）", " (hash does not match)"),
+    "unverified_handler": ("承办人确认化解未通过验证", "handler attestation does not verify"),
+    "unverified_unit_leader": ("单位负责人签字未通过验证", "unit leader consent does not verify"),
+    "unverified_petitioner": ("信访人签字未通过验证", "petitioner signature does not verify"),
+}

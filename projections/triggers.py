@@ -1,0 +1,584 @@
+"""The reverse-check (倒查) rules: one small function per trigger code, over one case's file.
+
+A rule reads a :class:`CaseFile` (the case's events up to the report date, and the read-model row
+folded from them, also as it stood right after each reply and close) and returns the triggers it
+finds. Each trigger names who was responsible, taken from the chain of custody (who decided,
+assigned, handled, replied, consented, closed; who was in charge when a deadline passed), and the
+events that prove it, as ``{stream, seq, hash}`` references anyone can re-verify.
+
+Pure: no I/O and no clock. ``projections.accountability`` loads the files, runs ``verify`` for
+the ``integrity`` trigger, and aggregates. The meanings follow cli.md; docs/accountability.md
+explains each rule and its attribution.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime
+from typing import Any
+
+from ledger.closure import SIGNATURES, ClosureRecord, judge_closure
+from ledger.history import CaseHistory, HistoryEvent
+from ledger.policy import Policy
+
+from .events import Day, LedgerEvent, business_day
+from .fold import ActorRow, CaseRow, apply
+from .labels import LABELS, label
+from .reports import days_between
+
+SNAPSHOTS = ("reply", "close")
+"""Events after which a file keeps the case's state (deadlines and signatures judged there)."""
+SIGNED_CHECKS = frozenset({1, 2, 3})   # verify checks that make an event's signature not count
+AUTHORIZATION_CHECKS = frozenset({4})
+CHAIN_CHECKS = frozenset({5})
+
+
+# ---- values ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Ref:
+    """An event reference: ``xinfang case history STREAM`` shows the event with this hash, and
+    ``{stream, seq, hash}`` is exactly what a reverse-check finding cites as evidence."""
+
+    stream: str
+    seq: int
+    hash: str
+    position: int | None = None
+    type: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"stream": self.stream, "seq": self.seq, "hash": self.hash,
+                "position": self.position, "type": self.type}
+
+    def text(self, case: str | None = None) -> str:
+        """``#5`` within its own case, ``XF-2025-000009#1`` elsewhere (the CLI's syntax)."""
+        return f"#{self.seq}" if self.stream == case else f"{self.stream}#{self.seq}"
+
+
+def ref(event: LedgerEvent) -> Ref:
+    return Ref(event.stream, event.seq, event.hash, event.position, event.type)
+
+
+@dataclass(frozen=True, slots=True)
+class Responsible:
+    """Someone accountable for a trigger, in the capacity they failed in (a directory role, or
+    ``signer`` for the actor an unverifiable event names)."""
+
+    actor: str
+    role: str
+    unit: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"actor": self.actor, "role": self.role, "unit": self.unit}
+
+
+@dataclass(frozen=True)
+class Trigger:
+    """One reason for a reverse-check. ``facts`` fill the detail sentence (labels.py)."""
+
+    code: str
+    facts: dict[str, Any]
+    responsible: tuple[Responsible, ...]
+    evidence: tuple[Ref, ...]
+    on: Day | None = None          # when it happened, or the as-of day for what is missing
+    due: Day | None = None
+    days_late: int | None = None
+    variant: str | None = None     # which detail sentence
+
+    def detail(self, lang: str = "en") -> str:
+        return describe(self, lang)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"code": self.code, "detail": self.detail("en"),
+                "responsible": [r.to_json() for r in self.responsible],
+                "evidence": [e.to_json() for e in self.evidence],
+                "on": self.on, "due": self.due, "days_late": self.days_late,
+                "variant": self.variant, "facts": self.facts}
+
+
+# Facts whose values are codes, shown by their labels (kinds tried in order).
+_FACT_KINDS: dict[str, tuple[str, ...]] = {
+    "missing": ("closure", "accountability"), "decision": ("decision",), "level": ("level",)}
+
+
+def describe(trigger: Trigger, lang: str = "en") -> str:
+    """The trigger's detail sentence in Chinese (``zh``) or English."""
+    return detail_text(trigger.code, trigger.variant, trigger.facts, lang)
+
+
+def detail_text(code: str, variant: str | None, facts: Mapping[str, Any],
+                lang: str = "en") -> str:
+    """A detail sentence from a trigger's code, variant and facts (also from its JSON)."""
+    zh, en = LABELS["trigger_detail"][f"{code}:{variant}" if variant else code]
+    shown = {name: _fact_text(name, value, lang) for name, value in facts.items()}
+    return (zh if lang == "zh" else en).format(**shown)
+
+
+def _fact_text(name: str, value: Any, lang: str) -> str:
+    kinds = _FACT_KINDS.get(name, ())
+    values = value if isinstance(value, list) else [value]
+    shown = []
+    for item in values:
+        text = str(item)
+        for kind in kinds:
+            if item in LABELS.get(kind, {}):
+                text = label(kind, item, lang)
+                break
+        shown.append(text)
+    return ("、" if lang == "zh" else ", ").join(shown)
+
+
+@dataclass(frozen=True)
+class BadEvent:
+    """An event ``verify`` failed: its checks and reasons, and the actor it names (None when the
+    stored bytes do not even parse)."""
+
+    stream: str
+    seq: int | None
+    position: int
+    checks: tuple[int, ...]
+    reasons: tuple[str, ...]
+    actor: str | None = None
+    hash: str | None = None
+    type: str | None = None
+
+
+@dataclass(frozen=True)
+class Context:
+    """What the rules know beyond one case: the date, the policy, the directory, which later
+    cases name each case in ``repeat_of``, and the verification result."""
+
+    as_of: Day
+    policy: Policy
+    actors: Mapping[str, ActorRow]
+    named_by: Mapping[str, Sequence[CaseRow]] = field(default_factory=dict)
+    bad_events: Mapping[str, Sequence[BadEvent]] = field(default_factory=dict)
+
+
+# ---- a case's file --------------------------------------------------------------------------
+
+@dataclass
+class CaseFile:
+    """A case's events up to the report date, the row folded from them, and the row as it stood
+    right after each reply and close (by seq)."""
+
+    case_no: str
+    events: list[LedgerEvent]
+    row: CaseRow
+    after: dict[int, CaseRow]
+    _closures: list[tuple[LedgerEvent, ClosureRecord]] | None = field(
+        default=None, init=False, repr=False)
+
+    @classmethod
+    def fold(cls, case_no: str, events: Sequence[LedgerEvent],
+             policy: Policy) -> CaseFile | None:
+        """Fold the events with the read model's own fold (None if never registered)."""
+        row: CaseRow | None = None
+        after: dict[int, CaseRow] = {}
+        for event in events:
+            row = apply(row, event, policy)
+            if row is not None and event.type in SNAPSHOTS:
+                after[event.seq] = replace(row)
+        return None if row is None else cls(case_no, list(events), row, after)
+
+    def of(self, *types: str) -> list[LedgerEvent]:
+        return [e for e in self.events if e.type in types]
+
+    def event(self, seq: int | None) -> LedgerEvent | None:
+        return next((e for e in self.events if e.seq == seq), None)
+
+    def last_before(self, seq: int, *types: str) -> LedgerEvent | None:
+        return next((e for e in reversed(self.events) if e.seq < seq and e.type in types), None)
+
+    def assignment_at(self, day: Day) -> LedgerEvent | None:
+        """The assignment in force at the end of ``day`` (the latest one made by then)."""
+        return next((e for e in reversed(self.events) if e.type == "assign" and e.on <= day),
+                    None)
+
+    def cycle_start(self, seq: int) -> LedgerEvent | None:
+        """The acceptance or reopening that started the handling cycle ``seq`` belongs to."""
+        return next((e for e in reversed(self.events) if e.seq < seq and (
+            e.type == "reopen" or (e.type == "accept" and e.data.get("decision") == "accepted"))),
+            None)
+
+    def closures(self, ctx: Context) -> list[tuple[LedgerEvent, ClosureRecord]]:
+        """Every closing with its 三签 record, judged by ``ledger.closure`` as ``report
+        closures`` judges it; event verdicts come from ``verify`` (assumed good if not run)."""
+        if self._closures is None:
+            history = _history(self, ctx)
+            self._closures = [
+                (event, judge_closure(CaseHistory(self.case_no, history[:i + 1], None)))
+                for i, event in enumerate(self.events) if event.type == "close"]
+        return self._closures
+
+
+def _history(f: CaseFile, ctx: Context) -> list[HistoryEvent]:
+    """The file as ``ledger.history`` audit-trail entries with verify's verdicts. Only what
+    ``judge_closure`` reads is filled in: the key and recorded time are left empty."""
+    checks: dict[int | None, set[int]] = {}
+    for bad in ctx.bad_events.get(f.case_no, ()):
+        checks.setdefault(bad.seq, set()).update(bad.checks)
+    out = []
+    for e in f.events:
+        failed = checks.get(e.seq, set())
+        out.append(HistoryEvent(
+            seq=e.seq, position=e.position, type=e.type, at=e.at, recorded_at="",
+            actor=e.actor, role="", unit=None, data=e.data, hash=e.hash, key="",
+            signature_ok=not failed & SIGNED_CHECKS,
+            authorized=not failed & AUTHORIZATION_CHECKS, chain_ok=not failed & CHAIN_CHECKS))
+    return out
+
+
+# ---- custody: who was responsible -------------------------------------------------------------
+
+def _person(ctx: Context, actor: str, role: str) -> Responsible:
+    known = ctx.actors.get(actor)
+    return Responsible(actor, role, known.unit if known else None)
+
+
+def _unit_leaders(f: CaseFile, ctx: Context, unit: str | None) -> list[Responsible]:
+    """The unit's leader: whoever of them acted on this case (extension, consent), else every
+    unit leader of that unit in the directory."""
+    if unit is None:
+        return []
+    acted = [e.actor for e in f.of("extend", "consent")
+             if (a := ctx.actors.get(e.actor)) is not None and a.unit == unit]
+    leaders = acted or sorted(a.actor for a in ctx.actors.values()
+                              if a.unit == unit and "unit_leader" in a.roles.split(","))
+    return [Responsible(actor, "unit_leader", unit) for actor in dict.fromkeys(leaders)]
+
+
+def _in_charge(f: CaseFile, ctx: Context, day: Day,
+               before: int | None = None) -> tuple[list[Responsible], list[LedgerEvent]]:
+    """Who had the case at the end of ``day``: the handler then assigned and their unit's
+    leader; if nobody was assigned, the office actor who accepted (or reopened) it, else the
+    registrar. With the events that show it."""
+    assign = f.assignment_at(day)
+    if assign is not None:
+        unit = assign.data["unit"]
+        return ([Responsible(assign.data["handler"], "handler", unit),
+                 *_unit_leaders(f, ctx, unit)], [assign])
+    start = f.cycle_start(before if before is not None else f.events[-1].seq + 1)
+    if start is not None:
+        return [_person(ctx, start.actor, "petition_office")], [start]
+    return [_registrar(f, ctx)], [f.events[0]]
+
+
+def _registrar(f: CaseFile, ctx: Context) -> Responsible:
+    known = ctx.actors.get(f.row.registered_by)
+    role = "registrar" if known is None or "registrar" in known.roles.split(",") else "leader"
+    return _person(ctx, f.row.registered_by, role)
+
+
+def _refs(*events: LedgerEvent | None) -> tuple[Ref, ...]:
+    """Evidence in log order, each event once."""
+    unique = {e.seq: e for e in events if e is not None}
+    return tuple(ref(unique[seq]) for seq in sorted(unique))
+
+
+def _unique(people: Sequence[Responsible]) -> tuple[Responsible, ...]:
+    return tuple(dict.fromkeys(people))
+
+
+# ---- the rules ----------------------------------------------------------------------------------
+
+def late_acceptance(f: CaseFile, ctx: Context) -> list[Trigger]:
+    """Decision later than registration + acceptance days, or none and as-of past that."""
+    row, due = f.row, f.row.acceptance_due
+    if row.decided_on is not None:
+        if row.decided_on <= due:
+            return []
+        assert row.decided_by is not None
+        days = days_between(due, row.decided_on)
+        return [Trigger("late_acceptance", {"decided": row.decided_on, "due": due, "days": days},
+                        (_person(ctx, row.decided_by, "petition_office"),),
+                        _refs(f.events[0], f.event(row.accept_seq)), row.decided_on, due, days)]
+    if ctx.as_of <= due:
+        return []
+    days = days_between(due, ctx.as_of)
+    return [Trigger("late_acceptance", {"as_of": ctx.as_of, "due": due, "days": days},
+                    (_registrar(f, ctx),), _refs(f.events[0]), ctx.as_of, due, days,
+                    "undecided")]
+
+
+def late_notice(f: CaseFile, ctx: Context) -> list[Trigger]:
+    """The acceptance notice (告知书) served after registration + acceptance days."""
+    accept = f.event(f.row.accept_seq)
+    served = accept.data.get("notice_served_at") if accept is not None else None
+    if accept is None or not served:
+        return []
+    day, due = business_day(served), f.row.acceptance_due
+    if day <= due:
+        return []
+    days = days_between(due, day)
+    return [Trigger("late_notice", {"served": day, "due": due, "days": days},
+                    (_person(ctx, accept.actor, "petition_office"),),
+                    _refs(f.events[0], accept), day, due, days)]
+
+
+def late_reply(f: CaseFile, ctx: Context) -> list[Trigger]:
+    """A reply served after its cycle's handling deadline (acceptance or reopening + handling
+    days + approved extensions); every cycle is judged, not only the latest."""
+    out = []
+    for reply in f.of("reply"):
+        state = f.after[reply.seq]
+        due, served = state.handling_due, state.reply_served_on
+        if due is None or served is None or served <= due:
+            continue
+        start = f.cycle_start(reply.seq)
+        people, shown = _in_charge(f, ctx, due, reply.seq)
+        extensions = [e for e in f.of("extend")
+                      if (start is None or e.seq > start.seq) and e.seq < reply.seq]
+        days = days_between(due, served)
+        out.append(Trigger("late_reply", {"served": served, "due": due, "days": days},
+                           _unique(people), _refs(start, *shown, *extensions, reply), served,
+                           due, days))
+    return out
+
+
+def _open_past_due(f: CaseFile, ctx: Context) -> tuple[Day, LedgerEvent | None] | None:
+    """(handling due, cycle start) when the case is accepted, unreplied and past due."""
+    row = f.row
+    if row.decision != "accepted" or row.replied_on is not None or row.handling_due is None \
+            or ctx.as_of <= row.handling_due:
+        return None
+    return row.handling_due, f.cycle_start(f.events[-1].seq + 1)
+
+
+def overdue_open(f: CaseFile, ctx: Context) -> list[Trigger]:
+    """Accepted, no reply, as-of past the handling deadline."""
+    found = _open_past_due(f, ctx)
+    if found is None:
+        return []
+    due, start = found
+    people, shown = _in_charge(f, ctx, due)
+    extensions = [e for e in f.of("extend") if start is None or e.seq > start.seq]
+    days = days_between(due, ctx.as_of)
+    return [Trigger("overdue_open", {"as_of": ctx.as_of, "due": due, "days": days},
+                    _unique(people), _refs(start, *shown, *extensions), ctx.as_of, due, days)]
+
+
+def no_feedback(f: CaseFile, ctx: Context) -> list[Trigger]:
+    """Assigned, past the handling deadline, with no progress report (in this handling cycle)
+    and no reply."""
+    found = _open_past_due(f, ctx)
+    if found is None or f.row.handler is None:
+        return []
+    due, start = found
+    if any(start is None or e.seq > start.seq for e in f.of("progress")):
+        return []
+    people, shown = _in_charge(f, ctx, due)
+    assigns = [e for e in f.of("assign") if start is None or e.seq > start.seq]
+    days = days_between(due, ctx.as_of)
+    return [Trigger("no_feedback", {"due": due, "days": days}, _unique(people),
+                    _refs(start, *shown, *assigns), ctx.as_of, due, days)]
+
+
+def supervision_missed(f: CaseFile, ctx: Context) -> list[Trigger]:
+    """Not closed by the (latest) supervision due date. A case not accepted cannot be closed:
+    its decision answers the supervision, so it does not trigger."""
+    row, due = f.row, f.row.supervision_due
+    if due is None or row.decision in ("not_accepted", "not_reaccepted"):
+        return []
+    supervise = f.of("supervise")[-1]
+    people, shown = _in_charge(f, ctx, due)
+    if row.closed_on is not None:
+        if row.closed_on <= due:
+            return []
+        days = days_between(due, row.closed_on)
+        return [Trigger("supervision_missed", {"due": due, "closed": row.closed_on,
+                                               "days": days},
+                        _unique(people), _refs(supervise, *shown, f.event(row.close_seq)),
+                        row.closed_on, due, days)]
+    if ctx.as_of <= due:
+        return []
+    days = days_between(due, ctx.as_of)
+    return [Trigger("supervision_missed", {"due": due, "as_of": ctx.as_of, "days": days},
+                    _unique(people), _refs(supervise, *shown), ctx.as_of, due, days, "open")]
+
+
+_MISSING = {"handler": "missing_attest", "unit_leader": "missing_consent",
+            "petitioner": "missing_petitioner"}
+
+
+def unsigned_closure(f: CaseFile, ctx: Context) -> list[Trigger]:
+    """A closing without all three signatures (三签) standing: missing, refused (拒签), or not
+    verifying. Responsible: the closer, and the handler / unit leader whose signature is
+    missing (a petitioner is never responsible)."""
+    out = []
+    for close, record in f.closures(ctx):
+        missing = [role for _, role in SIGNATURES if not record.signatures[role].verified]
+        if not missing:
+            continue
+        state = f.after[close.seq]
+        people = [_person(ctx, close.actor, "petition_office")]
+        if "handler" in missing and state.handler is not None:
+            people.append(Responsible(state.handler, "handler", state.unit))
+        if "unit_leader" in missing:
+            people.extend(_unit_leaders(f, ctx, state.unit))
+        codes = [_missing_code(record, role) for role in missing]
+        present = [f.event(record.signatures[role].seq) for _, role in SIGNATURES]
+        override = close.data.get("override_reason")
+        facts = {"closed": close.on, "missing": codes, **({"override": override} if override
+                                                          else {})}
+        out.append(Trigger("unsigned_closure", facts, _unique(people), _refs(*present, close),
+                           close.on, variant="override" if override else None))
+    return out
+
+
+def _missing_code(record: ClosureRecord, role: str) -> str:
+    sig = record.signatures[role]
+    if not sig.present:
+        return _MISSING[role]
+    return "refused" if sig.form == "refused" else f"unverified_{role}"
+
+
+def dissatisfied_closure(f: CaseFile, ctx: Context) -> list[Trigger]:
+    """Closed with the petitioner's standing opinion ``dissatisfied``. Responsible: the
+    handler who replied in that cycle and the unit leader who consented."""
+    out = []
+    for close, record in f.closures(ctx):
+        sig = record.signatures["petitioner"]
+        if not sig.present or sig.opinion != "dissatisfied":
+            continue
+        reply = f.last_before(close.seq, "reply")
+        consent = record.signatures["unit_leader"]
+        people = [_person(ctx, reply.actor, "handler")] if reply is not None else []
+        if consent.present and consent.actor is not None:
+            people.append(_person(ctx, consent.actor, "unit_leader"))
+        out.append(Trigger("dissatisfied_closure", {"closed": close.on}, _unique(people),
+                           _refs(reply, f.event(sig.seq), close), close.on))
+    return out
+
+
+def reflow(f: CaseFile, ctx: Context) -> list[Trigger]:
+    """A later case, registered after this one was closed (and not reopened since) or desisted,
+    names it in ``repeat_of``: the matter flowed back (回流, 结而不息). Responsible: whoever
+    closed it and the handler who replied, or the handler in charge at the desist."""
+    out = []
+    for later in ctx.named_by.get(f.case_no, ()):
+        moment = datetime.fromisoformat(later.registered_at)
+        before = [e for e in f.events if datetime.fromisoformat(e.at) < moment]
+        lifecycle = [e for e in before if e.type in ("close", "reopen")]
+        close = lifecycle[-1] if lifecycle and lifecycle[-1].type == "close" else None
+        desist = next((e for e in before if e.type == "desist"), None)
+        registered = Ref(later.case_no, 1, later.register_hash, type="register")
+        facts = {"later": later.case_no, "registered": later.registered_on}
+        if close is not None:
+            reply = f.last_before(close.seq, "reply")
+            people = [_person(ctx, close.actor, "petition_office")]
+            if reply is not None:
+                people.append(_person(ctx, reply.actor, "handler"))
+            out.append(Trigger("reflow", {"closed": close.on, **facts}, _unique(people),
+                               (*_refs(reply, close), registered), later.registered_on))
+        elif desist is not None:
+            people, shown = _in_charge(f, ctx, desist.on, desist.seq)
+            handlers = [p for p in people if p.role == "handler"] or people
+            out.append(Trigger("reflow", {"desisted": desist.on, **facts}, _unique(handlers),
+                               (*_refs(*shown, desist), registered), later.registered_on,
+                               variant="desisted"))
+    return out
+
+
+def bounced(f: CaseFile, ctx: Context) -> list[Trigger]:
+    """Three or more assignments. Responsible: the office actors who transferred it (every
+    assignment after the first)."""
+    assigns = f.of("assign")
+    if len(assigns) < 3:
+        return []
+    people = [_person(ctx, e.actor, "petition_office") for e in assigns[1:]]
+    units = " → ".join(e.data["unit"] for e in assigns)
+    return [Trigger("bounced", {"count": len(assigns), "units": units}, _unique(people),
+                    _refs(*assigns), assigns[2].on)]
+
+
+def overturned(f: CaseFile, ctx: Context) -> list[Trigger]:
+    """A review (复查) or re-review (复核) decision ``changed`` or ``revoked``. Responsible: the
+    handler whose reply was reviewed and the unit leader who consented to it."""
+    out = []
+    for decision in f.of("review_decide"):
+        if decision.data["decision"] not in ("changed", "revoked"):
+            continue
+        reply = f.last_before(decision.seq, "reply")
+        people: list[Responsible] = []
+        if reply is not None:
+            people.append(_person(ctx, reply.actor, "handler"))
+            consent = next((e for e in f.of("consent") if reply.seq < e.seq < decision.seq),
+                           None)
+            if consent is not None:
+                people.append(_person(ctx, consent.actor, "unit_leader"))
+            else:
+                assign = f.assignment_at(reply.on)
+                people.extend(_unit_leaders(f, ctx, assign.data["unit"] if assign else None))
+        facts = {"level": decision.data["level"], "decision": decision.data["decision"],
+                 "decided": decision.on}
+        out.append(Trigger("overturned", facts, _unique(people), _refs(reply, decision),
+                           decision.on))
+    return out
+
+
+def late_review_decision(f: CaseFile, ctx: Context) -> list[Trigger]:
+    """A review or re-review decided later than its request + the policy's decision days, or
+    still undecided past that. Responsible: the reviewer who decided (nobody is named for a
+    pending request: the directory does not say which reviewer it was sent to)."""
+    out = []
+    for request in f.of("review_request"):
+        level = request.data["level"]
+        due = ctx.policy.add_days(date.fromisoformat(request.on),
+                                  ctx.policy.review_decision_days).isoformat()
+        decision = next((e for e in f.events if e.seq > request.seq
+                         and e.type == "review_decide" and e.data.get("level") == level), None)
+        facts = {"level": level, "requested": request.on, "due": due}
+        if decision is not None:
+            if decision.on <= due:
+                continue
+            days = days_between(due, decision.on)
+            out.append(Trigger("late_review_decision",
+                               {**facts, "decided": decision.on, "days": days},
+                               (_person(ctx, decision.actor, "reviewer"),),
+                               _refs(request, decision), decision.on, due, days))
+        elif ctx.as_of > due:
+            days = days_between(due, ctx.as_of)
+            out.append(Trigger("late_review_decision", {**facts, "as_of": ctx.as_of,
+                                                        "days": days},
+                               (), _refs(request), ctx.as_of, due, days, "pending"))
+    return out
+
+
+def integrity(f: CaseFile, ctx: Context) -> list[Trigger]:
+    """Any verification failure in the case (see :func:`integrity_triggers`)."""
+    return integrity_triggers(f.case_no, ctx)
+
+
+def integrity_triggers(case_no: str, ctx: Context) -> list[Trigger]:
+    """One trigger per event of the stream that ``verify`` failed; responsible: the actor the
+    stored event names (it may be forged in their name: the detail says which check failed)."""
+    out = []
+    for bad in ctx.bad_events.get(case_no, ()):
+        people = (_person(ctx, bad.actor, "signer"),) if bad.actor else ()
+        evidence = (Ref(bad.stream, bad.seq, bad.hash, bad.position, bad.type),) \
+            if bad.seq is not None and bad.hash is not None else ()
+        facts = {"checks": ", ".join(str(c) for c in bad.checks),
+                 "reasons": "; ".join(bad.reasons)}
+        out.append(Trigger("integrity", facts, people, evidence))
+    return out
+
+
+Rule = Callable[[CaseFile, Context], list[Trigger]]
+
+RULES: dict[str, Rule] = {
+    "late_acceptance": late_acceptance, "late_notice": late_notice, "late_reply": late_reply,
+    "overdue_open": overdue_open, "no_feedback": no_feedback,
+    "supervision_missed": supervision_missed, "unsigned_closure": unsigned_closure,
+    "dissatisfied_closure": dissatisfied_closure, "reflow": reflow, "bounced": bounced,
+    "overturned": overturned, "late_review_decision": late_review_decision,
+    "integrity": integrity,
+}
+"""Every trigger code, in report order."""
+CODES = tuple(RULES)
+
+
+def evaluate(f: CaseFile, ctx: Context) -> list[Trigger]:
+    """Every trigger of one case, rule by rule."""
+    return [trigger for rule in RULES.values() for trigger in rule(f, ctx)]
