@@ -29,7 +29,7 @@ from .context import (
     settings,
 )
 from .demo import demo_cmd
-from .output import emit_json
+from .output import emit_json, table
 from .read_commands import register_read_commands
 from .report_commands import register_report_commands
 
@@ -119,6 +119,26 @@ def unit_add(unit_id: str, name: str, parent: str | None, as_actor: str, at: str
     click.echo(f"unit {unit_id} added (directory #{receipt.seq}, position {receipt.position})")
 
 
+@unit.command("list")
+@format_option("text", "json")
+@handle_errors
+def unit_list(fmt: str) -> None:
+    """List the units in the directory.
+
+    \b
+    Example:
+      xinfang unit list --format json
+    """
+    with settings().open() as led:
+        units = [{"unit": u.unit, "name": u.name, "parent": u.parent}
+                 for u in led.directory().units.values()]
+    if fmt == "json":
+        emit_json(units)
+    else:
+        click.echo(table(["unit", "name", "parent"],
+                         [[u["unit"], u["name"], u["parent"] or "—"] for u in units]))
+
+
 @cli.group()
 def actor() -> None:
     """People who sign: staff, leaders, inspectors, reviewers, petitioners."""
@@ -155,6 +175,33 @@ def actor_add(actor_id: str, name: str, unit_id: str | None, roles: tuple[str, .
         record = led.directory().actor(actor_id)
     key = record.key if record and record.key else "none (keyless)"
     click.echo(f"actor {actor_id} added with key {key} (position {receipt.position})")
+
+
+@actor.command("list")
+@click.option("--role", help="Only actors with this role.")
+@format_option("text", "json")
+@handle_errors
+def actor_list(role: str | None, fmt: str) -> None:
+    """List actors with their roles, unit and current key (and revoked keys).
+
+    \b
+    Example:
+      xinfang actor list --role handler
+    """
+    with settings().open() as led:
+        directory = led.directory()
+        actors = [{"actor": a.actor, "name": a.name, "unit": a.unit, "roles": sorted(a.roles),
+                   "keyless": a.keyless, "key": a.key,
+                   "revoked_keys": sorted(k.key for k in directory.keys.values()
+                                          if k.actor == a.actor and k.revoked_at is not None)}
+                  for a in directory.actors.values() if role is None or role in a.roles]
+    if fmt == "json":
+        emit_json(actors)
+    else:
+        click.echo(table(["actor", "name", "unit", "roles", "key"],
+                         [[a["actor"], a["name"], a["unit"] or "—", ",".join(a["roles"]),
+                           a["key"] or ("keyless" if a["keyless"] else "revoked")]
+                          for a in actors]))
 
 
 @actor.command("rotate-key")

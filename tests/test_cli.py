@@ -141,3 +141,16 @@ def test_help_has_examples() -> None:
         result = runner.invoke(cli, args)
         assert result.exit_code == 0 and ("Example" in result.output
                                           or "Quick start" in result.output)
+
+
+def test_directory_listings(run) -> None:  # noqa: ANN001
+    _setup(run)
+    assert run("actor", "revoke-key", "officer-07", "--as", "admin-01").exit_code == 0
+    actors = {a["actor"]: a for a in json.loads(run("actor", "list", "--format",
+                                                      "json").output)}
+    assert actors["officer-07"]["key"] is None and len(actors["officer-07"]["revoked_keys"]) == 1
+    assert actors["pet-0001"]["keyless"] and actors["admin-01"]["roles"] == ["admin"]
+    handlers = run("actor", "list", "--role", "handler").output
+    assert "officer-07" in handlers and "registrar-01" not in handlers
+    units = json.loads(run("unit", "list", "--format", "json").output)
+    assert units == [{"unit": "county-01", "name": "XX县公安局", "parent": None}]
