@@ -44,20 +44,21 @@ def drop_schema(schema: str) -> None:
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def ledger_url(request: pytest.FixtureRequest, tmp_path: Path,
                pg_problem: str | None) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'ledger.db'}"
-        return
-    yield from _fresh_pg_schema(pg_problem)
+    yield from scratch_ledger_url(request.param, tmp_path, pg_problem)
 
 
 @pytest.fixture
-def pg_url(pg_problem: str | None) -> Iterator[str]:
+def pg_url(pg_problem: str | None, tmp_path: Path) -> Iterator[str]:
     """A PostgreSQL-only ledger URL, for what exists only there (e.g. TRUNCATE)."""
-    yield from _fresh_pg_schema(pg_problem)
+    yield from scratch_ledger_url("postgresql", tmp_path, pg_problem)
 
 
-def _fresh_pg_schema(pg_problem: str | None) -> Iterator[str]:
-    """A ledger URL in a new schema, dropped afterwards; fails instead of skipping in CI."""
+def scratch_ledger_url(backend: str, directory: Path, pg_problem: str | None) -> Iterator[str]:
+    """A fresh ledger URL: a file in ``directory``, or a new PostgreSQL schema dropped
+    afterwards (failing instead of skipping when CI requires PostgreSQL)."""
+    if backend == "sqlite":
+        yield f"sqlite:///{directory / 'ledger.db'}"
+        return
     if pg_problem is not None:
         if os.environ.get("XINFANG_REQUIRE_POSTGRES") == "1":
             pytest.fail(f"PostgreSQL is required but unreachable at {PG_DSN}: {pg_problem}")

@@ -13,8 +13,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -31,7 +29,7 @@ from ledger.statement import Envelope
 from projections.accountability import accountability, accountability_sheets
 from projections.export import write_csv, write_xlsx
 from projections.triggers import CODES, detail_text
-from tests.conftest import PG_DSN, drop_schema
+from tests.conftest import scratch_ledger_url
 from tests.tamper import forge
 from tests.world import World, build_world, t
 
@@ -236,24 +234,15 @@ def stored_ref(w: World, stream: str, seq: int) -> dict[str, Any]:
                 params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def office(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
            pg_problem: str | None) -> Iterator[Office]:
-    schema = None
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('accountability') / 'ledger.db'}"
-    else:
-        if pg_problem is not None:
-            if os.environ.get("XINFANG_REQUIRE_POSTGRES") == "1":
-                pytest.fail(f"PostgreSQL is required but unreachable: {pg_problem}")
-            pytest.skip(f"PostgreSQL unreachable: {pg_problem}")
-        schema = f"t_{uuid.uuid4().hex[:12]}"
-        url = f"{PG_DSN}?schema={schema}"
+    urls = scratch_ledger_url(request.param, tmp_path_factory.mktemp("accountability"), pg_problem)
+    url = next(urls)
     world = build_world(url, tmp_path_factory.mktemp("keys"))
     world.ledger.add_actor("office-02", "信访民警丙", roles=["petition_office"], unit="city",
                            as_actor="admin-01", at=t("2025-01-01", 8))
     cases = populate(world)
     yield Office(world, cases, accountability(world.ledger.store, AS_OF))
     world.ledger.close()
-    if schema:
-        drop_schema(schema)
+    next(urls, None)   # drops the PostgreSQL schema
 
 
 # ---- helpers ------------------------------------------------------------------------------------

@@ -10,8 +10,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -30,7 +28,7 @@ from projections.reports import (
     supervision,
 )
 from projections.sheets import statistics_sheets, supervision_sheets
-from tests.conftest import PG_DSN, drop_schema
+from tests.conftest import scratch_ledger_url
 from tests.world import World, build_world, t
 
 DOC = "cd" * 32
@@ -191,21 +189,12 @@ def populate(w: World) -> dict[str, str]:
                 params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def office(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
            pg_problem: str | None) -> Iterator[Office]:
-    schema = None
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('reports') / 'ledger.db'}"
-    else:
-        if pg_problem is not None:
-            if os.environ.get("XINFANG_REQUIRE_POSTGRES") == "1":
-                pytest.fail(f"PostgreSQL is required but unreachable: {pg_problem}")
-            pytest.skip(f"PostgreSQL unreachable: {pg_problem}")
-        schema = f"t_{uuid.uuid4().hex[:12]}"
-        url = f"{PG_DSN}?schema={schema}"
+    urls = scratch_ledger_url(request.param, tmp_path_factory.mktemp("reports"), pg_problem)
+    url = next(urls)
     world = build_world(url, tmp_path_factory.mktemp("keys"), at=t("2024-01-01", 8))
     yield Office(world, populate(world))
     world.ledger.close()
-    if schema:
-        drop_schema(schema)
+    next(urls, None)   # drops the PostgreSQL schema
 
 
 # ---- supervision ledger -------------------------------------------------------------------------
