@@ -8,6 +8,7 @@ there), and the stream's hash link.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -17,6 +18,7 @@ from .directory import Directory
 from .errors import InputError
 from .keys import verify_signature
 from .policy import Policy
+from .replay import replay_case
 from .statement import DIRECTORY_STREAM, ZERO_HASH, Envelope, Statement
 from .store import Store, StoredRecord
 
@@ -115,16 +117,9 @@ def case_history(store: Store, case: str) -> CaseHistory:
     prev_hash, prev_seq = ZERO_HASH, 0
     events: list[HistoryEvent] = []
 
-    def lookup_at(position: int):  # noqa: ANN202
-        def lookup(other: str) -> CaseState | None:
-            result: CaseState | None = None
-            for rec in store.stream(other):
-                if rec.position >= position:
-                    break
-                st = Statement.from_signed_bytes(Envelope.from_bytes(rec.state).signed)
-                result = apply_action(result, other, st.type, st.data, st.business_time)
-            return result
-        return lookup
+    def lookup_at(position: int) -> Callable[[str], CaseState | None]:
+        """Other cases (``repeat_of``) as they stood just before ``position``."""
+        return lambda other: replay_case(store, other, before_position=position)[0]
 
     for record in records:
         while d_index < len(directory_records) and \
