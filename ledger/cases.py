@@ -63,17 +63,10 @@ class CaseState:
     def handling_due(self, policy: Policy) -> date | None:
         if self.handling_start is None:
             return None
-        return policy.add_days(self.handling_start, policy.handling_days) + \
-            _days(self.extension_days)
+        return policy.handling_due(self.handling_start, self.extension_days)
 
     def acceptance_due(self, policy: Policy) -> date:
         return policy.add_days(business_date(self.registered_at), policy.acceptance_days)
-
-
-def _days(n: int):  # noqa: ANN202 - tiny helper for readability
-    from datetime import timedelta
-
-    return timedelta(days=n)
 
 
 CaseLookup = Callable[[str], "CaseState | None"]

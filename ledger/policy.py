@@ -90,6 +90,11 @@ class Policy:
 
     # ---- business-time arithmetic --------------------------------------------------------
 
+    def handling_due(self, start: date, extension_days: int = 0) -> date:
+        """Acceptance (or reopening) date + the handling period + approved extensions; the
+        extension is granted in calendar days whatever the counting rule."""
+        return self.add_days(start, self.handling_days) + timedelta(days=extension_days)
+
     def add_days(self, start: date, days: int) -> date:
         """The date ``days`` counted days after ``start`` under the policy's counting rule."""
         if self.day_counting == "calendar":

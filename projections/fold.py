@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 
 from ledger.policy import Policy
 
@@ -171,8 +171,8 @@ def _handling_due(row: CaseRow, policy: Policy) -> Day | None:
     """Acceptance (or reopening) date + handling days + approved extension days."""
     if row.handling_start is None:
         return None
-    due = policy.add_days(date.fromisoformat(row.handling_start), policy.handling_days)
-    return (due + timedelta(days=row.extension_days)).isoformat()
+    return policy.handling_due(date.fromisoformat(row.handling_start),
+                               row.extension_days).isoformat()
 
 
 def register(event: LedgerEvent, policy: Policy) -> CaseRow:

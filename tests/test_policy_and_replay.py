@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -110,7 +111,7 @@ steps = st.lists(st.tuples(st.sampled_from(ACTIONS), st.integers(0, 2), st.integ
 @given(script=steps)
 def test_random_command_sequences_replay_and_verify(ledger_url: str, tmp_path_factory,  # noqa: ANN001
                                                     script: list) -> None:
-    world = build_world(ledger_url.replace("ledger.db", f"l{id(script)}.db")
+    world = build_world(ledger_url.replace("ledger.db", f"l{uuid.uuid4().hex}.db")
                         if ledger_url.startswith("sqlite") else ledger_url,
                         tmp_path_factory.mktemp("keys"))
     try:
