@@ -10,7 +10,6 @@ and XLSX read back, the CLI), and a forged event caught as ``integrity``.
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 from collections.abc import Iterator
@@ -30,6 +29,7 @@ from projections.accountability import accountability, accountability_sheets
 from projections.export import write_csv, write_xlsx
 from projections.triggers import CODES, detail_text
 from tests.conftest import scratch_ledger_url
+from tests.readback import csv_blocks
 from tests.tamper import forge
 from tests.world import World, build_world, t
 
@@ -547,16 +547,6 @@ def test_unit_filter_keeps_cases_the_unit_ever_handled(office: Office) -> None:
 
 
 # ---- outputs --------------------------------------------------------------------------------
-
-def csv_blocks(text: str) -> list[list[list[str]]]:
-    blocks: list[list[list[str]]] = [[]]
-    for row in csv.reader(io.StringIO(text)):
-        if row:
-            blocks[-1].append(row)
-        else:
-            blocks.append([])
-    return blocks
-
 
 def test_csv_and_xlsx_read_back(office: Office, tmp_path: Path) -> None:
     import openpyxl

@@ -7,7 +7,6 @@ formats, options and exit codes.
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 from collections.abc import Iterator
@@ -29,6 +28,7 @@ from projections.reports import (
 )
 from projections.sheets import statistics_sheets, supervision_sheets
 from tests.conftest import scratch_ledger_url
+from tests.readback import csv_blocks
 from tests.world import World, build_world, t
 
 DOC = "cd" * 32
@@ -409,16 +409,6 @@ def test_change_is_shaped_like_the_figures() -> None:
 
 
 # ---- outputs -------------------------------------------------------------------------------------
-
-def csv_blocks(text: str) -> list[list[list[str]]]:
-    blocks: list[list[list[str]]] = [[]]
-    for row in csv.reader(io.StringIO(text)):
-        if row:
-            blocks[-1].append(row)
-        else:
-            blocks.append([])
-    return blocks
-
 
 def test_supervision_csv_and_xlsx_read_back(office: Office, tmp_path: Path) -> None:
     import openpyxl
