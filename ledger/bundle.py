@@ -19,7 +19,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -30,7 +30,7 @@ from .merkle import inclusion_proof, leaf_hash, verify_inclusion
 from .statement import DIRECTORY_STREAM, ZERO_HASH, Envelope, Statement, leaf_bytes
 from .store import Store, StoredRecord
 from .verify import CHECK_NAMES as LEDGER_CHECK_NAMES
-from .verify import Failure, LedgerVerifier
+from .verify import EventChecker, Failure, check_signatures
 
 BUNDLE_FORMAT = "xinfang-ledger/bundle/v1"
 # First line of the stream-heads note; no checkpoint origin can be this, so the two kinds of
@@ -248,36 +248,32 @@ class _BundleCases:
         self._entries[case] = (state, head)
 
 
-class _BundleReplay(LedgerVerifier):
-    """Checks 1-6 of ``xinfang verify`` (and its trust checks on init) over bundle events.
+def _replay(events: Iterable[BundleEvent], log_key: bytes, admin_key: bytes
+            ) -> tuple[list[Failure], int]:
+    """Checks 1-6 of ``xinfang verify`` over the bundle's events (the same
+    :class:`ledger.verify.EventChecker`), with case states in memory; returns the failures
+    and the number of streams."""
+    failures: list[Failure] = []
 
-    Subclassing keeps one implementation of the rules; the stored-leaf comparison is dropped
-    (a bundle proves its leaves with inclusion proofs instead) and case states live in memory.
-    """
+    def fail(position: int, check: int, stream: str | None, seq: int | None,
+             reason: str) -> None:
+        failures.append(Failure(position, check, stream, seq, reason))
 
-    def __init__(self, trusted_log_key: bytes, trusted_admin_key: bytes) -> None:
-        super().__init__(cast(Store, None), trusted_log_key=trusted_log_key,
-                         trusted_admin_key=trusted_admin_key, workers=1)
-        self.cases = cast(Any, _BundleCases())
-
-    def _check_leaf(self, position: int, stream: str, seq: int, state: bytes,
-                    stored: Any) -> None:
-        return None
-
-    def replay(self, events: Iterable[BundleEvent]) -> list[Failure]:
-        jobs = []
-        for event in events:
-            try:
-                job = self._check_event(event.position, event.stream, event.seq, event.type,
-                                        event.state, cast(Any, None))
-            except (KeyError, TypeError, ValueError, AttributeError) as exc:
-                self.fail(event.position, 1, event.stream, event.seq,
-                          f"event cannot be judged: {type(exc).__name__} {exc}")
-                continue
-            if job is not None:
-                jobs.append(job)
-        self._submit(None, deque(), jobs)
-        return self.failures
+    checker = EventChecker(_BundleCases(), fail, trusted_log_key=log_key,
+                           trusted_admin_key=admin_key)
+    jobs = []
+    for event in events:
+        try:
+            job = checker.check(event.position, event.stream, event.seq, event.type,
+                                event.state)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            fail(event.position, 1, event.stream, event.seq,
+                 f"event cannot be judged: {type(exc).__name__} {exc}")
+            continue
+        if job is not None:
+            jobs.append(job)
+    failures.extend(check_signatures(jobs))
+    return failures, checker.streams
 
 
 def verify_bundle(data: bytes | str, trusted_keys: Iterable[bytes]) -> BundleReport:
@@ -310,9 +306,8 @@ def verify_bundle(data: bytes | str, trusted_keys: Iterable[bytes]) -> BundleRep
         if model.stream_heads is not None and log_key is not None:
             report.complete = _check_heads(model.stream_heads, origin, log_key,
                                            checkpoint[0], events, failures)
-    replay = _BundleReplay(log_key or b"", admin_key or b"")
-    failures.extend(replay.replay(events))
-    report.streams = replay.streams
+    replayed, report.streams = _replay(events, log_key or b"", admin_key or b"")
+    failures.extend(replayed)
     report.failures = sorted(failures, key=lambda f: (f.position, f.check))
     report.ok = not report.failures
     return report

@@ -14,7 +14,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from multiprocessing import get_context
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import ValidationError
 
@@ -131,87 +131,41 @@ def schema_problem(action: str, data: dict[str, Any]) -> str | None:
     return None
 
 
-# ---- the sequential part --------------------------------------------------------------------
+class CaseSource(Protocol):
+    """Where the checker keeps case states and heads: a bounded cache over the store
+    (:class:`ledger.replay.CaseCache`), or plain memory for a bundle."""
 
-class LedgerVerifier:
-    def __init__(self, store: Store, *, kept_checkpoint: str | None = None,
-                 trusted_log_key: bytes | None = None, trusted_admin_key: bytes | None = None,
-                 workers: int | None = None, case_cache: int = 20000,
-                 progress: Callable[[int], None] | None = None) -> None:
-        self.store = store
-        self.kept_text = kept_checkpoint
+    def get(self, case: str, position: int, seq: int | None = None
+            ) -> tuple[CaseState | None, tuple[int, str]]: ...
+
+    def put(self, case: str, state: CaseState | None, head: tuple[int, str]) -> None: ...
+
+
+class EventChecker:
+    """The per-event rules of verification, with no storage of its own: the directory is
+    replayed as events arrive, cases live in ``cases``, failures go to ``fail``. Used by
+    :class:`LedgerVerifier` over a store and by ``ledger.bundle`` over a bundle file."""
+
+    def __init__(self, cases: CaseSource, fail: Callable[[int, int, str | None, int | None,
+                                                          str], None], *,
+                 trusted_log_key: bytes | None = None,
+                 trusted_admin_key: bytes | None = None) -> None:
+        self.cases = cases
+        self.fail = fail
         self.trusted_log_key = trusted_log_key
         self.trusted_admin_key = trusted_admin_key
-        self.workers = workers if workers is not None else (os.cpu_count() or 1)
-        self.progress = progress
-        self.failures: list[Failure] = []
-        self.truncated = False
         self.directory = Directory()
         self.directory_head: tuple[int, str] = (0, ZERO_HASH)
-        self.cases = CaseCache(store, case_cache)
-        self.tree = CompactRange()
         self.events = 0
         self.streams = 0
-        self.latest: StoredCheckpoint | None = None
-        self.kept: Checkpoint | None = None
-        self.kept_root: bytes | None = None
-        self.kept_summary: dict[str, Any] | None = None
 
-    def fail(self, position: int, check: int, stream: str | None, seq: int | None,
-             reason: str) -> None:
-        if len(self.failures) >= MAX_FAILURES:
-            self.truncated = True
-            return
-        self.failures.append(Failure(position, check, stream, seq, reason))
-
-    def run(self) -> VerifyReport:
-        self._parse_kept()
-        stored_leaves = _LeafCursor(self.store)
-        checkpoints = _Cursor(self.store.iter_checkpoints())
-        pool = self._pool()
-        pending: deque[Future[list[Failure]]] = deque()
-        jobs: list[SignatureJob] = []
-        try:
-            for note in self.store.iter_log(batch=BATCH):
-                job = self._check_event(note.id, str(note.originator_id), note.originator_version,
-                                        note.topic, note.state, stored_leaves)
-                if job is not None:
-                    jobs.append(job)
-                self._compare_checkpoints(checkpoints, note.id)
-                if len(jobs) >= BATCH:
-                    self._submit(pool, pending, jobs)
-                    jobs = []
-                if self.progress and self.events % BATCH == 0:
-                    self.progress(self.events)
-            self._submit(pool, pending, jobs)
-            while pending:
-                self._collect(pending.popleft())
-        finally:
-            if pool is not None:
-                pool.shutdown(cancel_futures=True)
-        for leaf_index, position in stored_leaves:
-            self.fail(position, 7, None, None,
-                      f"leaf {leaf_index} at position {position} was recorded but its event is "
-                      "missing (deleted)")
-            break
-        self._check_uncovered(checkpoints)
-        self._check_kept()
-        self.failures.sort(key=lambda f: (f.position, f.check))
-        return VerifyReport(
-            ok=not self.failures, events=self.events, streams=self.streams,
-            checkpoint_size=self.latest.size if self.latest else None,
-            checkpoint_root=self.latest.root.hex() if self.latest else None,
-            failures=self.failures, kept_checkpoint=self.kept_summary,
-            truncated_failures=self.truncated)
-
-    # ---- per event -----------------------------------------------------------------------
-
-    def _check_event(self, position: int, stream: str, seq: int, topic: str, state: bytes,
-                     stored_leaves: _LeafCursor) -> SignatureJob | None:
+    def check(self, position: int, stream: str, seq: int, topic: str,
+              state: bytes) -> SignatureJob | None:
+        """Checks 1 and 3-6 of one stored event, in log order; returns its signature job
+        (check 2, run by :func:`check_signatures`, possibly in another process)."""
         self.events += 1
         if seq == 1:
             self.streams += 1
-        self._check_leaf(position, stream, seq, state, stored_leaves)
         try:
             envelope = Envelope.from_bytes(state)
             parsed = Statement.from_signed_bytes(envelope.signed, strict=False)
@@ -241,37 +195,6 @@ class LedgerVerifier:
             case = self._check_case(position, stream, statement, case)
             self.cases.put(stream, case, head)
         return job
-
-    def _check_leaf(self, position: int, stream: str, seq: int, state: bytes,
-                    stored: _LeafCursor) -> None:
-        digest = leaf_hash(leaf_bytes(position, state))
-        index = self.tree.size
-        self.tree.append(digest)
-        while True:
-            recorded = stored.peek()
-            if recorded is None:
-                self.fail(position, 7, stream, seq,
-                          f"event at leaf {index} is not in the Merkle log recorded at write time")
-                return
-            leaf_index, leaf_position, leaf_digest = recorded
-            if leaf_position < position:
-                stored.pop()
-                self.fail(leaf_position, 7, None, None,
-                          f"leaf {leaf_index} at position {leaf_position} was recorded but its "
-                          "event is missing (deleted)")
-                continue
-            if leaf_position > position:
-                self.fail(position, 7, stream, seq,
-                          f"event at position {position} was never recorded in the Merkle log")
-                return
-            stored.pop()
-            if leaf_digest != digest:
-                self.fail(position, 7, stream, seq,
-                          "event bytes or position differ from the leaf recorded at write time")
-            elif leaf_index != index:
-                self.fail(position, 7, stream, seq,
-                          f"event is leaf {index} but was recorded as leaf {leaf_index}")
-            return
 
     def _check_chain(self, position: int, stream: str, statement: Statement,
                      envelope: Envelope, head: tuple[int, str]) -> tuple[int, str]:
@@ -356,6 +279,118 @@ class LedgerVerifier:
                       f"data cannot be applied: {type(exc).__name__} {exc}")
             return case
 
+
+
+# ---- the sequential part --------------------------------------------------------------------
+
+class LedgerVerifier:
+    def __init__(self, store: Store, *, kept_checkpoint: str | None = None,
+                 trusted_log_key: bytes | None = None, trusted_admin_key: bytes | None = None,
+                 workers: int | None = None, case_cache: int = 20000,
+                 progress: Callable[[int], None] | None = None) -> None:
+        self.store = store
+        self.kept_text = kept_checkpoint
+        self.trusted_log_key = trusted_log_key
+        self.trusted_admin_key = trusted_admin_key
+        self.workers = workers if workers is not None else (os.cpu_count() or 1)
+        self.progress = progress
+        self.failures: list[Failure] = []
+        self.truncated = False
+        self.checker = EventChecker(CaseCache(store, case_cache), self.fail,
+                                    trusted_log_key=trusted_log_key,
+                                    trusted_admin_key=trusted_admin_key)
+        self.directory = self.checker.directory
+        self.tree = CompactRange()
+        self.latest: StoredCheckpoint | None = None
+        self.kept: Checkpoint | None = None
+        self.kept_root: bytes | None = None
+        self.kept_summary: dict[str, Any] | None = None
+
+    def fail(self, position: int, check: int, stream: str | None, seq: int | None,
+             reason: str) -> None:
+        if len(self.failures) >= MAX_FAILURES:
+            self.truncated = True
+            return
+        self.failures.append(Failure(position, check, stream, seq, reason))
+
+    def run(self) -> VerifyReport:
+        self._parse_kept()
+        stored_leaves = _LeafCursor(self.store)
+        checkpoints = _Cursor(self.store.iter_checkpoints())
+        pool = self._pool()
+        pending: deque[Future[list[Failure]]] = deque()
+        jobs: list[SignatureJob] = []
+        try:
+            for note in self.store.iter_log(batch=BATCH):
+                job = self._check_event(note.id, str(note.originator_id), note.originator_version,
+                                        note.topic, note.state, stored_leaves)
+                if job is not None:
+                    jobs.append(job)
+                self._compare_checkpoints(checkpoints, note.id)
+                if len(jobs) >= BATCH:
+                    self._submit(pool, pending, jobs)
+                    jobs = []
+                if self.progress and self.checker.events % BATCH == 0:
+                    self.progress(self.checker.events)
+            self._submit(pool, pending, jobs)
+            while pending:
+                self._collect(pending.popleft())
+        finally:
+            if pool is not None:
+                pool.shutdown(cancel_futures=True)
+        for leaf_index, position in stored_leaves:
+            self.fail(position, 7, None, None,
+                      f"leaf {leaf_index} at position {position} was recorded but its event is "
+                      "missing (deleted)")
+            break
+        self._check_uncovered(checkpoints)
+        self._check_kept()
+        self.failures.sort(key=lambda f: (f.position, f.check))
+        return VerifyReport(
+            ok=not self.failures, events=self.checker.events, streams=self.checker.streams,
+            checkpoint_size=self.latest.size if self.latest else None,
+            checkpoint_root=self.latest.root.hex() if self.latest else None,
+            failures=self.failures, kept_checkpoint=self.kept_summary,
+            truncated_failures=self.truncated)
+
+    # ---- per event -----------------------------------------------------------------------
+
+    def _check_event(self, position: int, stream: str, seq: int, topic: str, state: bytes,
+                     stored_leaves: _LeafCursor) -> SignatureJob | None:
+        self._check_leaf(position, stream, seq, state, stored_leaves)
+        return self.checker.check(position, stream, seq, topic, state)
+
+    def _check_leaf(self, position: int, stream: str, seq: int, state: bytes,
+                    stored: _LeafCursor) -> None:
+        digest = leaf_hash(leaf_bytes(position, state))
+        index = self.tree.size
+        self.tree.append(digest)
+        while True:
+            recorded = stored.peek()
+            if recorded is None:
+                self.fail(position, 7, stream, seq,
+                          f"event at leaf {index} is not in the Merkle log recorded at write time")
+                return
+            leaf_index, leaf_position, leaf_digest = recorded
+            if leaf_position < position:
+                stored.pop()
+                self.fail(leaf_position, 7, None, None,
+                          f"leaf {leaf_index} at position {leaf_position} was recorded but its "
+                          "event is missing (deleted)")
+                continue
+            if leaf_position > position:
+                self.fail(position, 7, stream, seq,
+                          f"event at position {position} was never recorded in the Merkle log")
+                return
+            stored.pop()
+            if leaf_digest != digest:
+                self.fail(position, 7, stream, seq,
+                          "event bytes or position differ from the leaf recorded at write time")
+            elif leaf_index != index:
+                self.fail(position, 7, stream, seq,
+                          f"event is leaf {index} but was recorded as leaf {leaf_index}")
+            return
+
     # ---- parallel signature checks ----------------------------------------------------------
 
     def _pool(self) -> ProcessPoolExecutor | None:
@@ -428,7 +463,7 @@ class LedgerVerifier:
                 self.latest = stored
             return
         if self.latest is None:
-            if self.events:
+            if self.checker.events:
                 self.fail(0, 7, None, None, "the ledger has no checkpoint")
             return
         if self.tree.size > self.latest.size:
@@ -539,4 +574,5 @@ def verify_ledger(store: Store, **options: Any) -> VerifyReport:
     return LedgerVerifier(store, **options).run()
 
 
-__all__ = ["CHECK_NAMES", "Failure", "LedgerVerifier", "VerifyReport", "verify_ledger"]
+__all__ = ["CHECK_NAMES", "CaseSource", "EventChecker", "Failure", "LedgerVerifier",
+           "VerifyReport", "check_signatures", "verify_ledger"]
