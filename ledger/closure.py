@@ -18,7 +18,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from .history import CaseHistory, HistoryEvent, case_history
+from .history import (
+    CaseHistory,
+    DirectoryEvent,
+    HistoryEvent,
+    case_history,
+    directory_events,
+)
 from .store import Store
 
 #: The three signatures in their required order, by event type, with the role each stands for.
@@ -108,14 +114,17 @@ class ClosureRecord:
         }
 
 
-def closure_record(store: Store, case: str) -> ClosureRecord:
+def closure_record(store: Store, case: str,
+                   directory: list[DirectoryEvent] | None = None) -> ClosureRecord:
     """Judge the latest closing of ``case`` (InputError if the case is unknown)."""
-    return judge_closure(case_history(store, case))
+    return judge_closure(case_history(store, case, directory))
 
 
 def closure_report(store: Store) -> list[ClosureRecord]:
-    """Closure records of every currently closed case, by case number."""
-    return [closure_record(store, case) for case in closed_cases(store)]
+    """Closure records of every currently closed case, by case number (the directory is
+    read and parsed once for all of them)."""
+    directory = directory_events(store)
+    return [closure_record(store, case, directory) for case in closed_cases(store)]
 
 
 def closed_cases(store: Store) -> list[str]:

@@ -106,11 +106,13 @@ def _role_for(action: str, roles: frozenset[str], policy: Policy) -> str:
     return "/".join(sorted(roles))
 
 
-def case_history(store: Store, case: str) -> CaseHistory:
+def case_history(store: Store, case: str,
+                 directory_stream: list[DirectoryEvent] | None = None) -> CaseHistory:
     records = store.stream(case)
     if not records:
         raise InputError(f"unknown case {case}", "Check the case number.")
-    directory_records = store.stream(DIRECTORY_STREAM)
+    directory_records = directory_stream if directory_stream is not None \
+        else directory_events(store)
     directory = Directory()
     d_index = 0
     state: CaseState | None = None
@@ -123,8 +125,9 @@ def case_history(store: Store, case: str) -> CaseHistory:
 
     for record in records:
         while d_index < len(directory_records) and \
-                directory_records[d_index].position < record.position:
-            _apply_directory(directory, directory_records[d_index])
+                directory_records[d_index][0] < record.position:
+            position, action, data = directory_records[d_index]
+            directory.apply(action, data, position)
             d_index += 1
         events.append(_judge(record, directory, state, prev_hash, prev_seq,
                              lookup_at(record.position)))
@@ -133,17 +136,25 @@ def case_history(store: Store, case: str) -> CaseHistory:
             state = apply_action(state, case, statement.type, statement.data,
                                  statement.business_time)
         prev_hash, prev_seq = events[-1].hash, record.seq
-    for rec in directory_records[d_index:]:
-        _apply_directory(directory, rec)
+    for position, action, data in directory_records[d_index:]:
+        directory.apply(action, data, position)
     history = CaseHistory(case, events, state)
     if state is not None:
         history.deadlines = deadlines(state, directory.policy)
     return history
 
 
-def _apply_directory(directory: Directory, record: StoredRecord) -> None:
-    statement = Statement.from_signed_bytes(Envelope.from_bytes(record.state).signed)
-    directory.apply(statement.type, statement.data, record.position)
+DirectoryEvent = tuple[int, str, dict[str, Any]]   # position, type, data
+
+
+def directory_events(store: Store) -> list[DirectoryEvent]:
+    """The directory stream, parsed once; pass it to :func:`case_history` when judging many
+    cases (each replays it up to its own events' positions)."""
+    out = []
+    for record in store.stream(DIRECTORY_STREAM):
+        statement = Statement.from_signed_bytes(Envelope.from_bytes(record.state).signed)
+        out.append((record.position, statement.type, statement.data))
+    return out
 
 
 def _judge(record: StoredRecord, directory: Directory, state: CaseState | None,
