@@ -34,6 +34,7 @@ def parse_lines(lines: Iterable[str]) -> tuple[list[Command], list[int]]:
     """Parse import lines into commands; returns the commands and their 1-based line numbers."""
     commands: list[Command] = []
     numbers: list[int] = []
+    first_seen: dict[str, int] = {}
     for number, raw in enumerate(lines, start=1):
         text = raw.strip()
         if not text:
@@ -48,6 +49,10 @@ def parse_lines(lines: Iterable[str]) -> tuple[list[Command], list[int]]:
             raise InputError(f"line {number}: {validation_message(exc)}",
                              "`xinfang schema` prints the JSON Schema of an import line."
                              ) from None
+        if line.id in first_seen:
+            raise InputError(f"line {number}: id {line.id!r} was already used on line "
+                             f"{first_seen[line.id]}", "Every line needs its own id.")
+        first_seen[line.id] = number
         commands.append(Command(line.action, line.case, dict(line.data), line.actor, line.at,
                                 line.id))
         numbers.append(number)

@@ -154,3 +154,15 @@ def test_directory_listings(run) -> None:  # noqa: ANN001
     assert "officer-07" in handlers and "registrar-01" not in handlers
     units = json.loads(run("unit", "list", "--format", "json").output)
     assert units == [{"unit": "county-01", "name": "XX县公安局", "parent": None}]
+
+
+def test_import_refuses_a_repeated_id_within_the_file(run, tmp_path: Path) -> None:  # noqa: ANN001
+    _setup(run)
+    line = {"id": "same", "action": "unit.add", "actor": "admin-01",
+            "at": "2025-01-03T09:00:00+08:00", "data": {"unit": "u-1", "name": "一所"}}
+    path = tmp_path / "dup.jsonl"
+    path.write_text(json.dumps(line, ensure_ascii=False) + "\n" +
+                    json.dumps({**line, "data": {"unit": "u-2", "name": "二所"}},
+                               ensure_ascii=False) + "\n", encoding="utf-8")
+    result = run("import", str(path))
+    assert result.exit_code == 2 and "line 2" in result.output and "line 1" in result.output
