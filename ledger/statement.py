@@ -110,6 +110,11 @@ def parse_time(text: str) -> datetime:
     return moment
 
 
+_FIELD_TYPES = (("origin", str), ("stream", str), ("seq", int), ("prev", str), ("type", str),
+                ("at", str), ("actor", str), ("key", str), ("data", dict))
+_FIELDS = frozenset({"v", *(name for name, _ in _FIELD_TYPES)})
+
+
 @dataclass(frozen=True, slots=True)
 class Statement:
     """What an actor asserts. ``data`` is the action's validated, JSON-ready payload."""
@@ -149,24 +154,21 @@ class Statement:
         if not signed.startswith(EVENT_CONTEXT):
             raise ValueError("signed bytes lack the event context prefix")
         body = signed[len(EVENT_CONTEXT):]
-        obj = json.loads(body)
-        if not isinstance(obj, dict):
+        obj = json.loads(body.decode("utf-8"))
+        if type(obj) is not dict:
             raise ValueError("statement is not a JSON object")
         if strict and _compact_sorted(obj) != body and canonical_bytes(obj) != body:
             raise ValueError("statement is not in RFC 8785 canonical form")
-        expected = {"v", "origin", "stream", "seq", "prev", "type", "at", "actor", "key", "data"}
-        keys = set(obj)
-        if not expected <= keys or keys - expected - {"cmd"}:
+        keys = obj.keys()
+        if not keys >= _FIELDS or len(keys) - len(_FIELDS) != ("cmd" in keys):
             raise ValueError(f"statement fields {sorted(keys)} are not the v1 set")
-        if obj["v"] != FORMAT_VERSION:
+        if type(obj["v"]) is not int or obj["v"] != FORMAT_VERSION:
             raise ValueError(f"unknown statement version {obj['v']!r}")
-        types = {"origin": str, "stream": str, "seq": int, "prev": str, "type": str, "at": str,
-                 "actor": str, "key": str, "data": dict}
-        for name, kind in types.items():
-            if not isinstance(obj[name], kind) or isinstance(obj[name], bool):
+        for name, kind in _FIELD_TYPES:   # exact types: a JSON true is no int here
+            if type(obj[name]) is not kind:
                 raise ValueError(f"statement field {name!r} has the wrong type")
         cmd = obj.get("cmd")
-        if cmd is not None and not isinstance(cmd, str):
+        if cmd is not None and type(cmd) is not str:
             raise ValueError("statement field 'cmd' has the wrong type")
         return cls(origin=obj["origin"], stream=obj["stream"], seq=obj["seq"], prev=obj["prev"],
                    type=obj["type"], at=obj["at"], actor=obj["actor"], key=obj["key"],
