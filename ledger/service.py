@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,7 +31,7 @@ from .errors import (
 from .keys import LOG_KEY_NAME, Keystore, Signer, check_id
 from .policy import Policy
 from .replay import CaseCache, replay_case
-from .session import WriteSession
+from .session import Prepared, WriteSession, sign_all
 from .statement import (
     DIRECTORY_STREAM,
     ZERO_HASH,
@@ -42,6 +43,7 @@ from .statement import (
 from .store import AppendConflict, PendingEvent, Store, StoredRecord, parse_location
 
 MAX_RETRIES = 20
+SIGN_RUN = 256   # statements per signing run when a write is large enough to overlap
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,35 @@ class Command:
     actor: str
     at: datetime
     cmd: str | None = None
+
+
+class _Signing:
+    """Signs prepared statements while later commands are still being checked: runs of
+    ``SIGN_RUN`` go to a signing thread (Ed25519 in ``cryptography`` releases the GIL).
+    Small writes sign inline."""
+
+    def __init__(self, commands: int) -> None:
+        self.pool = ThreadPoolExecutor(1, thread_name_prefix="xinfang-sign") \
+            if commands >= SIGN_RUN else None
+        self.run: list[Prepared] = []
+        self.futures: list[Future[list[bytes]]] = []
+
+    def add(self, item: Prepared) -> None:
+        self.run.append(item)
+        if self.pool is not None and len(self.run) >= SIGN_RUN:
+            self.futures.append(self.pool.submit(sign_all, self.run))
+            self.run = []
+
+    def results(self) -> list[bytes]:
+        signatures = [sig for future in self.futures for sig in future.result()]
+        return signatures + sign_all(self.run)
+
+    def __enter__(self) -> _Signing:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(cancel_futures=True)
 
 
 def default_keystore() -> str:
@@ -238,37 +269,41 @@ class Ledger:
             ids = [c.cmd for c in commands if c.cmd]
             done = self.store.recorded_commands(ids) if ids else {}
             receipts: list[Receipt | None] = [None] * len(commands)
-            prepared: list[tuple[int, PendingEvent, Statement]] = []
+            prepared: list[tuple[int, Prepared]] = []
             seen: set[str] = set()
-            for index, command in enumerate(commands):
-                if command.cmd is not None and (command.cmd in done or command.cmd in seen):
-                    if command.cmd in done:
-                        receipts[index] = self._receipt_for_position(done[command.cmd],
-                                                                     duplicate=True)
-                    continue
-                try:
-                    pending, statement = session.prepare(
-                        command, (public_key_pems or {}).get(index))
-                except LedgerError as exc:
-                    exc.index = index  # type: ignore[attr-defined]
-                    raise
-                if command.cmd is not None:
-                    seen.add(command.cmd)
-                prepared.append((index, pending, statement))
-                if progress and len(prepared) % 500 == 0:
-                    progress("checked", index + 1, len(commands))
+            with _Signing(len(commands)) as signing:
+                for index, command in enumerate(commands):
+                    if command.cmd is not None and (command.cmd in done
+                                                    or command.cmd in seen):
+                        if command.cmd in done:
+                            receipts[index] = self._receipt_for_position(
+                                done[command.cmd], duplicate=True)
+                        continue
+                    try:
+                        item = session.prepare(command, (public_key_pems or {}).get(index))
+                    except LedgerError as exc:
+                        exc.index = index  # type: ignore[attr-defined]
+                        raise
+                    if command.cmd is not None:
+                        seen.add(command.cmd)
+                    prepared.append((index, item))
+                    signing.add(item)
+                    if progress and len(prepared) % 500 == 0:
+                        progress("checked", index + 1, len(commands))
+                signatures = signing.results()
             for signer in session.new_keys.values():
                 self.keystore.save(signer)
             written = 0
             try:
                 for start in range(0, len(prepared), batch_size):
                     chunk = prepared[start:start + batch_size]
-                    positions = self._append([p for _, p, _ in chunk])
-                    for (index, pending, statement), position in zip(chunk, positions,
-                                                                     strict=True):
+                    pending = [item.pending(signature) for (_, item), signature
+                               in zip(chunk, signatures[start:start + batch_size], strict=True)]
+                    positions = self._append(pending)
+                    for (index, item), position in zip(chunk, positions, strict=True):
+                        statement = item.statement
                         receipts[index] = Receipt(statement.stream, statement.seq, position,
-                                                  statement.type,
-                                                  Envelope.from_bytes(pending.state).hash)
+                                                  statement.type, item.hash)
                     written += len(chunk)
                     if progress:
                         progress("written", written, len(prepared))
@@ -284,7 +319,8 @@ class Ledger:
             for actor, signer in session.rotated_keys.items():
                 self.keystore.retire(actor)
                 self.keystore.save(signer)
-            if written and any(p.stream == DIRECTORY_STREAM for _, p, _ in prepared):
+            if written and any(item.statement.stream == DIRECTORY_STREAM
+                               for _, item in prepared):
                 self.directory()
             return [r for r in receipts if r is not None] if len(commands) > 1 else \
                 [receipts[0]] if receipts[0] is not None else []

@@ -8,6 +8,7 @@ next command is judged as if the earlier ones were already written. Nothing here
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +26,14 @@ from .errors import (
 )
 from .keys import Signer, check_id, load_public_pem
 from .policy import business_date
-from .statement import DIRECTORY_STREAM, Envelope, Statement, format_time, now_us
+from .statement import (
+    DIRECTORY_STREAM,
+    Envelope,
+    Statement,
+    event_hash,
+    format_time,
+    now_us,
+)
 from .store import PendingEvent
 
 if TYPE_CHECKING:
@@ -36,6 +44,31 @@ def validation_message(exc: ValidationError) -> str:
     first = exc.errors()[0]
     where = ".".join(str(p) for p in first.get("loc", ())) or "data"
     return f"{where}: {first.get('msg', 'invalid')}"
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A checked statement and its exact signed bytes, waiting for its signature (the hash
+    chain needs only the signed bytes, so signing can run apart from checking)."""
+
+    statement: Statement
+    signed: bytes
+    signer: Signer
+
+    def pending(self, signature: bytes) -> PendingEvent:
+        envelope = Envelope(now_us(), signature, self.signed)
+        return PendingEvent(self.statement.stream, self.statement.seq, self.statement.type,
+                            envelope.to_bytes(), self.statement.cmd)
+
+    @property
+    def hash(self) -> str:
+        return event_hash(self.signed)
+
+
+def sign_all(items: list[Prepared]) -> list[bytes]:
+    """Signatures for a run of prepared statements (``cryptography`` releases the GIL while
+    signing, so this runs on another core in a thread)."""
+    return [item.signer.sign(item.signed) for item in items]
 
 
 class WriteSession:
@@ -82,8 +115,7 @@ class WriteSession:
 
     # ---- preparing one command --------------------------------------------------------------
 
-    def prepare(self, command: Command, public_key_pem: bytes | None = None
-                ) -> tuple[PendingEvent, Statement]:
+    def prepare(self, command: Command, public_key_pem: bytes | None = None) -> Prepared:
         action = command.action
         if action in CASE_ACTIONS or action in DIRECTORY_ACTIONS:
             try:
@@ -119,10 +151,8 @@ class WriteSession:
                               prev=prev, type=action, at=format_time(at), actor=command.actor,
                               key=signer.key_id, data=data, cmd=command.cmd)
         signed = statement.signed_bytes()
-        envelope = Envelope(now_us(), signer.sign(signed), signed)
-        self._apply(statement, envelope.hash)
-        return PendingEvent(stream, statement.seq, action, envelope.to_bytes(),
-                            command.cmd), statement
+        self._apply(statement, event_hash(signed))
+        return Prepared(statement, signed, signer)
 
     def _apply(self, statement: Statement, digest: str) -> None:
         self.heads[statement.stream] = (statement.seq, digest)
