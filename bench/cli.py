@@ -22,7 +22,7 @@ from .runner import TARGETS, meets, run_bench
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
               show_default=True)
 def bench_cmd(quick: bool, backends: tuple[str, ...], pg_url: str, fmt: str) -> None:
-    """Measure quality.md's figures as ratios against baselines taken in the same run.
+    """Measure the performance figures as ratios against baselines taken in the same run.
 
     \b
     Examples:

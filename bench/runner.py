@@ -1,4 +1,4 @@
-"""`xinfang bench`: every figure of quality.md as a ratio measured in one run.
+"""`xinfang bench`: every performance figure as a ratio measured in one run.
 
 Baselines are measured in the same run on the same backend: plain eventsourcing saves (no
 signing) and raw Ed25519 verifies on one core. Growth figures compare the same ledger at two

@@ -2,7 +2,7 @@
 
 The policy is recorded, signed by the admin, in the ledger's first event, so every verifier judges
 deadlines and authorization by the rules the ledger was actually run under. ``load_policy_file``
-reads overrides from TOML; every number defaults to domain.md's.
+reads overrides from TOML; every number defaults to the petition rules' own (15/60/30/30/30 days).
 """
 
 from __future__ import annotations

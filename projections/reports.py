@@ -2,7 +2,7 @@
 
 ``supervision`` and ``statistics`` catch the read model up, take the cases as they stood at the
 as-of date, and hand them to pure functions (``supervision_report``, ``statistics_figures``),
-which implement the meanings in docs/read-side.md (from cli.md): periods by registration date in
+which implement the meanings in docs/read-side.md: periods by registration date in
 Asia/Shanghai, inclusive; "closed", "open" and "overdue" judged at the end of the as-of day.
 """
 

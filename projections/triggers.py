@@ -7,8 +7,8 @@ assigned, handled, replied, consented, closed; who was in charge when a deadline
 events that prove it, as ``{stream, seq, hash}`` references anyone can re-verify.
 
 Pure: no I/O and no clock. ``projections.accountability`` loads the files, runs ``verify`` for
-the ``integrity`` trigger, and aggregates. The meanings follow cli.md; docs/accountability.md
-explains each rule and its attribution.
+the ``integrity`` trigger, and aggregates. docs/accountability.md explains each rule (as the
+command-line contract defines it) and its attribution.
 """
 
 from __future__ import annotations

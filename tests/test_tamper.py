@@ -1,4 +1,4 @@
-"""The tamper matrix of integrity.md: every change is detected and the right event is named.
+"""The tamper matrix (docs/integrity.md): every change is detected and the right event is named.
 
 Each test runs on SQLite and on PostgreSQL (see conftest.py).
 """
