@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from .cases import CaseState, CaseViolation, apply_action, check_action
@@ -129,13 +129,14 @@ def case_history(store: Store, case: str,
             position, action, data = directory_records[d_index]
             directory.apply(action, data, position)
             d_index += 1
-        events.append(_judge(record, directory, state, prev_hash, prev_seq,
-                             lookup_at(record.position)))
-        statement = Statement.from_signed_bytes(Envelope.from_bytes(record.state).signed)
-        with contextlib.suppress(KeyError, TypeError, ValueError, AssertionError):
-            state = apply_action(state, case, statement.type, statement.data,
-                                 statement.business_time)
-        prev_hash, prev_seq = events[-1].hash, record.seq
+        event = _judge(record, directory, state, prev_hash, prev_seq,
+                       lookup_at(record.position))
+        events.append(event)
+        if event.at:   # empty when the stored bytes could not be read at all
+            with contextlib.suppress(KeyError, TypeError, ValueError, AssertionError):
+                state = apply_action(state, case, event.type, event.data,
+                                     datetime.fromisoformat(event.at))
+        prev_hash, prev_seq = event.hash, record.seq
     for position, action, data in directory_records[d_index:]:
         directory.apply(action, data, position)
     history = CaseHistory(case, events, state)

@@ -72,6 +72,3 @@ class CaseCache:
         state, head = replay_case(self.store, case, state=copy.copy(state), head=head)
         self.put(case, state, head)
         return copy.copy(state), head
-
-    def __len__(self) -> int:
-        return len(self._entries)

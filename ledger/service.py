@@ -40,7 +40,7 @@ from .statement import (
     format_time,
     now_us,
 )
-from .store import AppendConflict, PendingEvent, Store, StoredRecord, parse_location
+from .store import AppendConflict, PendingEvent, Store, parse_location
 
 MAX_RETRIES = 20
 SIGN_RUN = 256   # statements per signing run when a write is large enough to overlap
@@ -222,9 +222,6 @@ class Ledger:
         return self.execute("actor.revoke_key", None, data, as_actor=as_actor, at=at)
 
     # ---- cases -------------------------------------------------------------------------------
-
-    def case_records(self, case: str) -> list[StoredRecord]:
-        return self.store.stream(case)
 
     def case_state(self, case: str, *, before_position: int | None = None) -> CaseState | None:
         return self.case_state_and_head(case, before_position=before_position)[0]

@@ -309,3 +309,15 @@ def test_evicted_case_states_are_rebuilt(world: World) -> None:
                    "AND originator_version=?", (cases[0], 3))
     report = verify_ledger(world.ledger.store, case_cache=2, workers=1)
     assert any(f.check == 5 and f.position == target.position for f in report.failures)
+
+
+def test_history_reports_an_unreadable_event_instead_of_failing(world: World) -> None:
+    from ledger.history import case_history
+
+    case = world.closed_case()
+    with superuser(world.ledger.store) as db:
+        db.execute(f"UPDATE {events_table(world.ledger.store)} SET state=? WHERE "
+                   "originator_id=? AND originator_version=?", (b"XFE1" + bytes(80), case, 4))
+    history = case_history(world.ledger.store, case)
+    bad = [e for e in history.events if not (e.signature_ok and e.authorized and e.chain_ok)]
+    assert bad and bad[0].seq == 4 and not history.ok
