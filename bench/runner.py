@@ -24,8 +24,8 @@ from typing import Any
 from eventsourcing.domain import Aggregate, event
 
 from ledger import Ledger
-from ledger.history import case_history
-from ledger.merkle import inclusion_proof
+from ledger.verification.history import case_history
+from ledger.log.merkle import inclusion_proof
 
 from .workload import EVENTS_PER_CASE, case_number, chunks, staffed_ledger
 
@@ -224,8 +224,8 @@ def verify_in_subprocess(url: str) -> dict[str, Any]:
     """Run a full verify in a fresh process; returns its rate and its own peak memory."""
     code = (
         "import json, resource, time, sys\n"
-        "from ledger.store import Store, parse_location\n"
-        "from ledger.verify import verify_ledger\n"
+        "from ledger.storage.store import Store, parse_location\n"
+        "from ledger.verification.verify import verify_ledger\n"
         f"store = Store(parse_location({url!r}))\n"
         "t = time.perf_counter(); r = verify_ledger(store); t = time.perf_counter() - t\n"
         "peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"

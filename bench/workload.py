@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ledger import Ledger
-from ledger.service import Command
+from ledger.writing.service import Command
 
 CST = timezone(timedelta(hours=8))
 START = datetime(2024, 1, 1, 8, 0, tzinfo=CST)

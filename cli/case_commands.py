@@ -244,7 +244,7 @@ def _run(spec: ActionCommand, kwargs: dict[str, Any]) -> None:
                     record = led.store.event_at(ref["stream"], ref["seq"])
                     if record is None:
                         raise InputError(f"no event {ref['stream']}#{ref['seq']}")
-                    from ledger.statement import Envelope
+                    from ledger.log.statement import Envelope
 
                     ref["hash"] = Envelope.from_bytes(record.state).hash
         receipt = led.execute(spec.action, case_no, data, as_actor=as_actor, at=at)

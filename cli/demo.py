@@ -13,8 +13,8 @@ import click
 
 from ledger import Ledger
 from ledger.errors import InputError
-from ledger.scenario import build_scenario, reverse_check_commands
-from ledger.verify import verify_ledger
+from cli.scenario import build_scenario, reverse_check_commands
+from ledger.verification.verify import verify_ledger
 
 from .context import handle_errors, lang_option
 

@@ -13,7 +13,7 @@ import click
 from bench.cli import bench_cmd
 from ledger import Ledger, load_policy_file
 from ledger.errors import InputError
-from ledger.keys import public_pem
+from ledger.log.keys import public_pem
 
 from .accountability_commands import register_accountability_commands
 from .bundle_commands import register_bundle_commands

@@ -10,9 +10,9 @@ from typing import Any
 import click
 
 from ledger.errors import InputError
-from ledger.history import case_history, case_status
-from ledger.keys import load_public_pem
-from ledger.verify import CHECK_NAMES, verify_ledger
+from ledger.verification.history import case_history, case_status
+from ledger.log.keys import load_public_pem
+from ledger.verification.verify import CHECK_NAMES, verify_ledger
 from projections.labels import label
 
 from .context import format_option, handle_errors, lang_option, settings
@@ -110,7 +110,7 @@ def verify_cmd(since: str | None, log_key: str | None, admin_key: str | None,
     s = settings()
     keystore = Path(s.keystore).expanduser()
     kept = Path(since).read_text(encoding="utf-8") if since else None
-    from ledger.store import Store, parse_location
+    from ledger.storage.store import Store, parse_location
 
     with Store(parse_location(s.ledger_url)) as store:
         if not store.is_initialized():
@@ -185,7 +185,7 @@ def import_cmd(file: str, batch_size: int, fmt: str) -> None:
     Example:
       xinfang import year-2025.jsonl
     """
-    from ledger.importer import import_file
+    from ledger.writing.importer import import_file
 
     bars: dict[str, Any] = {}
 

@@ -16,7 +16,7 @@ from typing import Any
 import click
 
 from ledger.errors import EnvironmentProblem, InputError
-from ledger.store import Store, parse_location
+from ledger.storage.store import Store, parse_location
 from projections.export import CSV_ENCODING, write_csv, write_xlsx
 from projections.reports import COMPARE_MODES, statistics, supervision
 from projections.runner import catch_up, rebuild, status

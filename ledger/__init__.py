@@ -1,6 +1,6 @@
 """xinfang-ledger write side: signed, chained events in one Merkle log (see docs/integrity.md)."""
 
-from .errors import (
+from ledger.errors import (
     ConflictError,
     EnvironmentProblem,
     ForbiddenError,
@@ -11,8 +11,8 @@ from .errors import (
     TransitionError,
     VerificationError,
 )
-from .policy import Policy, load_policy_file
-from .service import Command, Ledger, Receipt
+from ledger.domain.policy import Policy, load_policy_file
+from ledger.writing.service import Command, Ledger, Receipt
 
 __all__ = [
     "Command", "ConflictError", "EnvironmentProblem", "ForbiddenError", "InputError",

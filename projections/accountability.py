@@ -15,11 +15,11 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import date
 from typing import Any
 
-from ledger.cases import REVERSE_CHECK_ACTIONS
+from ledger.domain.cases import REVERSE_CHECK_ACTIONS
 from ledger.errors import InputError
-from ledger.statement import DIRECTORY_STREAM
-from ledger.store import Store
-from ledger.verify import Failure, VerifyReport, verify_ledger
+from ledger.log.statement import DIRECTORY_STREAM
+from ledger.storage.store import Store
+from ledger.verification.verify import Failure, VerifyReport, verify_ledger
 
 from .events import LedgerEvent, decode, ledger_policy
 from .fold import ActorRow, CaseRow

@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date
 
-from ledger.policy import Policy
-from ledger.store import Store
+from ledger.domain.policy import Policy
+from ledger.storage.store import Store
 
 from .events import decode
 from .fold import CaseRow, apply

@@ -12,15 +12,15 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 from ledger.errors import EnvironmentProblem, StorageError
-from ledger.policy import Policy, business_date
-from ledger.statement import (
+from ledger.domain.policy import Policy, business_date
+from ledger.log.statement import (
     DIRECTORY_STREAM,
     ENVELOPE_MAGIC,
     EVENT_CONTEXT,
     Envelope,
     event_hash,
 )
-from ledger.store import Store
+from ledger.storage.store import Store
 from schemas.actions import CASE_ACTIONS, CASE_NO_PATTERN
 
 DIRECTORY_TYPES = ("init", "unit.add", "actor.add")

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 
-from ledger.policy import Policy
+from ledger.domain.policy import Policy
 
 from .events import Day, LedgerEvent, business_day
 

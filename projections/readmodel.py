@@ -17,7 +17,7 @@ from datetime import date
 from typing import Any
 
 from ledger.errors import StorageError
-from ledger.store import AppendConflict, Store
+from ledger.storage.store import AppendConflict, Store
 
 from .fold import ActorRow, AssignmentRow, CaseRow, UnitRow
 

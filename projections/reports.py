@@ -14,8 +14,8 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from ledger.errors import InputError
-from ledger.policy import business_date
-from ledger.store import Store
+from ledger.domain.policy import business_date
+from ledger.storage.store import Store
 from schemas.actions import Channel, Source
 
 from .asof import as_of_rows

@@ -20,9 +20,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ledger.policy import Policy
-from ledger.statement import DIRECTORY_STREAM
-from ledger.store import Store
+from ledger.domain.policy import Policy
+from ledger.log.statement import DIRECTORY_STREAM
+from ledger.storage.store import Store
 
 from . import readmodel as rm
 from .events import decode, ledger_policy, wanted

@@ -10,9 +10,9 @@ from typing import Any
 
 import psycopg
 
-from ledger.keys import Signer
-from ledger.statement import Envelope, Statement, format_time, now_us
-from ledger.store import PendingEvent, Store
+from ledger.log.keys import Signer
+from ledger.log.statement import Envelope, Statement, format_time, now_us
+from ledger.storage.store import PendingEvent, Store
 
 
 @contextmanager

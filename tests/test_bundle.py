@@ -20,13 +20,13 @@ import pytest
 from click.testing import CliRunner, Result
 
 from cli.main import cli
-from ledger.bundle import BUNDLE_FORMAT, BundleReport, bundle_bytes, export_bundle, verify_bundle
-from ledger.checkpoint import Checkpoint, parse_checkpoint, sign_checkpoint
+from ledger.verification.bundle import BUNDLE_FORMAT, BundleReport, bundle_bytes, export_bundle, verify_bundle
+from ledger.log.checkpoint import Checkpoint, parse_checkpoint, sign_checkpoint
 from ledger.errors import InputError
-from ledger.keys import Signer, load_public_pem
-from ledger.statement import Envelope, Statement
-from ledger.store import Store
-from ledger.verify import Failure
+from ledger.log.keys import Signer, load_public_pem
+from ledger.log.statement import Envelope, Statement
+from ledger.storage.store import Store
+from ledger.verification.verify import Failure
 from tests.tamper import forge
 from tests.world import ORIGIN, World, t
 
@@ -460,8 +460,8 @@ def test_doc_worked_example_numbers() -> None:
 # ---- signed stream heads: nothing left out ----------------------------------------------------
 
 def _signed_heads_bundle(world: World) -> tuple[dict, list[bytes], str]:
-    from ledger.bundle import export_bundle
-    from ledger.checkpoint import sign_note
+    from ledger.verification.bundle import export_bundle
+    from ledger.log.checkpoint import sign_note
 
     led = world.ledger
     case = world.closed_case()
@@ -474,7 +474,7 @@ def _signed_heads_bundle(world: World) -> tuple[dict, list[bytes], str]:
 
 
 def test_signed_stream_heads_make_a_bundle_complete(world: World) -> None:
-    from ledger.bundle import bundle_bytes, verify_bundle
+    from ledger.verification.bundle import bundle_bytes, verify_bundle
 
     bundle, keys, _ = _signed_heads_bundle(world)
     report = verify_bundle(bundle_bytes(bundle), keys)
@@ -484,7 +484,7 @@ def test_signed_stream_heads_make_a_bundle_complete(world: World) -> None:
 def test_dropping_the_newest_events_of_a_case_is_caught_with_signed_heads(world: World) -> None:
     import copy
 
-    from ledger.bundle import bundle_bytes, verify_bundle
+    from ledger.verification.bundle import bundle_bytes, verify_bundle
 
     bundle, keys, case = _signed_heads_bundle(world)
     cut = copy.deepcopy(bundle)
@@ -500,7 +500,7 @@ def test_dropping_the_newest_events_of_a_case_is_caught_with_signed_heads(world:
 def test_forged_stream_heads_note_is_caught(world: World) -> None:
     import copy
 
-    from ledger.bundle import bundle_bytes, verify_bundle
+    from ledger.verification.bundle import bundle_bytes, verify_bundle
 
     bundle, keys, _ = _signed_heads_bundle(world)
     forged = copy.deepcopy(bundle)

@@ -12,8 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ledger.errors import KeyUnavailableError
-from ledger.keys import Keystore, Signer, key_id, verify_signature
-from ledger.statement import EVENT_CONTEXT, Envelope, Statement, canonical_bytes
+from ledger.log.keys import Keystore, Signer, key_id, verify_signature
+from ledger.log.statement import EVENT_CONTEXT, Envelope, Statement, canonical_bytes
 
 # RFC 8785 §3.2.2 (sample input and its canonical output).
 RFC8785_INPUT = {

@@ -8,7 +8,7 @@ import hashlib
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from ledger.checkpoint import (
+from ledger.log.checkpoint import (
     ED25519_ALG,
     MAX_SIGNATURES,
     Checkpoint,

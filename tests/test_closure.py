@@ -17,7 +17,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from cli.main import cli
-from ledger.closure import (
+from ledger.verification.closure import (
     PROBLEM_CODES,
     ClosureRecord,
     closed_cases,

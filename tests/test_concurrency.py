@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from ledger import Ledger
-from ledger.verify import verify_ledger
+from ledger.verification.verify import verify_ledger
 from tests.world import World, t
 
 WORKERS = 4

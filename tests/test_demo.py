@@ -7,9 +7,9 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from cli.main import cli
-from ledger.scenario import build_scenario
-from ledger.statement import Envelope, Statement
-from ledger.store import Store, parse_location
+from cli.scenario import build_scenario
+from ledger.log.statement import Envelope, Statement
+from ledger.storage.store import Store, parse_location
 from schemas.actions import CASE_ACTIONS, Role
 
 

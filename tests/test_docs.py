@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ledger.merkle import inclusion_proof, leaf_hash
-from ledger.statement import leaf_bytes
+from ledger.log.merkle import inclusion_proof, leaf_hash
+from ledger.log.statement import leaf_bytes
 from tests.world import World
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "integrity.md"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from ledger.errors import ForbiddenError, InputError, KeyUnavailableError, TransitionError
-from ledger.policy import DEFAULT_PERMISSIONS
-from ledger.verify import verify_ledger
+from ledger.domain.policy import DEFAULT_PERMISSIONS
+from ledger.verification.verify import verify_ledger
 from schemas.actions import CASE_ACTIONS
 from tests.world import ACTORS, World, t
 
@@ -86,7 +86,7 @@ def test_every_action_in_a_full_life(world: World) -> None:
     # the inspector may still audit a final matter
     do("reverse_check_open", case, {"reason": "结而不息"}, by="inspector-01", at=t("2025-09-01"))
     ref = world.ledger.store.event_at(case, 10)
-    from ledger.statement import Envelope
+    from ledger.log.statement import Envelope
 
     do("reverse_check_finding", case, {"actor": "officer-07", "fault": "late_reply",
                                        "evidence": [{"stream": case, "seq": 10, "hash":

@@ -10,12 +10,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ledger.cases import apply_action
+from ledger.domain.cases import apply_action
 from ledger.errors import InputError, LedgerError
-from ledger.history import case_history
-from ledger.policy import Policy, load_policy_file
-from ledger.replay import replay_case
-from ledger.verify import verify_ledger
+from ledger.verification.history import case_history
+from ledger.domain.policy import Policy, load_policy_file
+from ledger.storage.replay import replay_case
+from ledger.verification.verify import verify_ledger
 from tests.world import World, build_world, t
 
 
@@ -144,7 +144,7 @@ def _run_script(world: World, script: list) -> None:
         if action == "register":
             cases.append(receipt.stream)
         stored = world.ledger.store.event_at(receipt.stream, receipt.seq)
-        from ledger.statement import Envelope, Statement
+        from ledger.log.statement import Envelope, Statement
 
         statement = Statement.from_signed_bytes(Envelope.from_bytes(stored.state).signed)
         model[receipt.stream] = apply_action(model.get(receipt.stream), receipt.stream, action,

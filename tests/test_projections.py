@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from ledger.errors import StorageError
-from ledger.statement import Envelope
+from ledger.log.statement import Envelope
 from projections import readmodel as rm
 from projections import runner
 from projections.asof import as_of_rows

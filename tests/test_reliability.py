@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 
 from cli.main import cli
 from ledger import Ledger
-from ledger.scenario import build_scenario
-from ledger.verify import verify_ledger
+from cli.scenario import build_scenario
+from ledger.verification.verify import verify_ledger
 from tests.world import World, t
 
 

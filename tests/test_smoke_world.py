@@ -1,4 +1,4 @@
-from ledger.verify import verify_ledger
+from ledger.verification.verify import verify_ledger
 from tests.world import World
 
 

@@ -6,7 +6,7 @@ import pytest
 
 from ledger import Ledger
 from ledger.errors import EnvironmentProblem, KeyUnavailableError, StorageError
-from ledger.store import SIDE_TABLES, Store, parse_location
+from ledger.storage.store import SIDE_TABLES, Store, parse_location
 from tests.tamper import events_table
 from tests.world import World, t
 
@@ -108,7 +108,7 @@ def test_rotated_key_replaces_old_one(world: World) -> None:
     new = led.keystore.load("officer-07").key_id
     assert new != old and led.directory().actor("officer-07").key == new
     world.do("progress", case, {"note": "换钥后进展"}, by="officer-07", at=t("2025-03-05"))
-    from ledger.verify import verify_ledger
+    from ledger.verification.verify import verify_ledger
 
     assert verify_ledger(led.store).ok
 

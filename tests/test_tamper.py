@@ -10,9 +10,9 @@ from datetime import timedelta
 
 import pytest
 
-from ledger.keys import Signer
-from ledger.statement import Envelope
-from ledger.verify import VerifyReport, verify_ledger
+from ledger.log.keys import Signer
+from ledger.log.statement import Envelope
+from ledger.verification.verify import VerifyReport, verify_ledger
 from tests.tamper import events_table, forge, position_column, superuser
 from tests.world import World, t
 
@@ -238,7 +238,7 @@ def test_rollback_caught_against_kept_checkpoint(world: World, tmp_path) -> None
             if p.exists():
                 p.unlink()
         backup(tmp_path / "old.db", store.location.path)
-        from ledger.store import Store
+        from ledger.storage.store import Store
         world.ledger.store = Store(store.location)
         store = world.ledger.store
     else:
@@ -312,7 +312,7 @@ def test_evicted_case_states_are_rebuilt(world: World) -> None:
 
 
 def test_history_reports_an_unreadable_event_instead_of_failing(world: World) -> None:
-    from ledger.history import case_history
+    from ledger.verification.history import case_history
 
     case = world.closed_case()
     with superuser(world.ledger.store) as db:

@@ -16,9 +16,9 @@ from pydantic import ValidationError
 
 from schemas.actions import ImportLine
 
-from .errors import InputError, LedgerError
-from .service import Command, Ledger
-from .session import validation_message
+from ledger.errors import InputError, LedgerError
+from ledger.writing.service import Command, Ledger
+from ledger.writing.session import validation_message
 
 
 @dataclass(frozen=True)

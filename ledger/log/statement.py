@@ -23,7 +23,7 @@ from typing import Any
 
 import rfc8785
 
-from .errors import InputError
+from ledger.errors import InputError
 
 FORMAT_VERSION = 1
 # Domain separation: a signature over an event can never be taken for any other message

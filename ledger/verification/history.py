@@ -13,14 +13,14 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from .cases import CaseState, CaseViolation, apply_action, check_action
-from .directory import Directory
-from .errors import InputError
-from .keys import verify_signature
-from .policy import Policy
-from .replay import replay_case
-from .statement import DIRECTORY_STREAM, ZERO_HASH, Envelope, Statement
-from .store import Store, StoredRecord
+from ledger.domain.cases import CaseState, CaseViolation, apply_action, check_action
+from ledger.domain.directory import Directory
+from ledger.errors import InputError
+from ledger.log.keys import verify_signature
+from ledger.domain.policy import Policy
+from ledger.storage.replay import replay_case
+from ledger.log.statement import DIRECTORY_STREAM, ZERO_HASH, Envelope, Statement
+from ledger.storage.store import Store, StoredRecord
 
 
 @dataclass(frozen=True)

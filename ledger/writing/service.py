@@ -18,21 +18,21 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .cases import CaseState
-from .checkpoint import Checkpoint, sign_checkpoint
-from .directory import Directory
-from .errors import (
+from ledger.domain.cases import CaseState
+from ledger.log.checkpoint import Checkpoint, sign_checkpoint
+from ledger.domain.directory import Directory
+from ledger.errors import (
     ConflictError,
     EnvironmentProblem,
     InputError,
     KeyUnavailableError,
     LedgerError,
 )
-from .keys import LOG_KEY_NAME, Keystore, Signer, check_id
-from .policy import Policy
-from .replay import CaseCache, replay_case
-from .session import Prepared, WriteSession, sign_all
-from .statement import (
+from ledger.log.keys import LOG_KEY_NAME, Keystore, Signer, check_id
+from ledger.domain.policy import Policy
+from ledger.storage.replay import CaseCache, replay_case
+from ledger.writing.session import Prepared, WriteSession, sign_all
+from ledger.log.statement import (
     DIRECTORY_STREAM,
     ZERO_HASH,
     Envelope,
@@ -40,7 +40,7 @@ from .statement import (
     format_time,
     now_us,
 )
-from .store import AppendConflict, PendingEvent, Store, parse_location
+from ledger.storage.store import AppendConflict, PendingEvent, Store, parse_location
 
 MAX_RETRIES = 20
 SIGN_RUN = 256   # statements per signing run when a write is large enough to overlap

@@ -30,9 +30,9 @@ from eventsourcing.persistence import (
 )
 from eventsourcing.utils import Environment
 
-from .errors import EnvironmentProblem, InputError, StorageError
-from .merkle import CompactRange, leaf_hash
-from .statement import leaf_bytes
+from ledger.errors import EnvironmentProblem, InputError, StorageError
+from ledger.log.merkle import CompactRange, leaf_hash
+from ledger.log.statement import leaf_bytes
 
 SIDE_TABLES = ("xf_leaves", "xf_nodes", "xf_checkpoints", "xf_commands")
 APPEND_ONLY_MESSAGE = "xinfang ledger tables are append-only"
@@ -494,7 +494,7 @@ class Store:
         return bytes(rows[0][0])
 
     def root_at(self, size: int) -> bytes:
-        from .merkle import root_at
+        from ledger.log.merkle import root_at
 
         return root_at(size, self.get_node)
 

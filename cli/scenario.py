@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
-from .service import Command
+from ledger.writing.service import Command
 
 CST = timezone(timedelta(hours=8))
 
@@ -414,7 +414,7 @@ def build_scenario(seed: int = 2025, *, year: int = 2025, cases: int = 320,
 
 def reverse_check_commands(ledger: Any, scenario: Scenario, limit: int = 3) -> list[Command]:
     """Year-end reverse-checks (倒查) on late replies, citing the stored reply events."""
-    from .statement import Envelope, Statement
+    from ledger.log.statement import Envelope, Statement
 
     commands: list[Command] = []
     inspector = scenario.staff.inspectors[0]

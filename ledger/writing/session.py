@@ -16,17 +16,17 @@ from pydantic import ValidationError
 
 from schemas.actions import CASE_ACTIONS, CASE_NO_PATTERN, DIRECTORY_ACTIONS, parse_data
 
-from .cases import CaseState, CaseViolation, apply_action, check_action
-from .directory import Directory, DirectoryViolation
-from .errors import (
+from ledger.domain.cases import CaseState, CaseViolation, apply_action, check_action
+from ledger.domain.directory import Directory, DirectoryViolation
+from ledger.errors import (
     ForbiddenError,
     InputError,
     KeyUnavailableError,
     TransitionError,
 )
-from .keys import Signer, check_id, load_public_pem
-from .policy import business_date
-from .statement import (
+from ledger.log.keys import Signer, check_id, load_public_pem
+from ledger.domain.policy import business_date
+from ledger.log.statement import (
     DIRECTORY_STREAM,
     Envelope,
     Statement,
@@ -34,10 +34,10 @@ from .statement import (
     format_time,
     now_us,
 )
-from .store import PendingEvent
+from ledger.storage.store import PendingEvent
 
 if TYPE_CHECKING:
-    from .service import Command, Ledger
+    from ledger.writing.service import Command, Ledger
 
 
 def validation_message(exc: ValidationError) -> str:

@@ -18,14 +18,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from .history import (
+from ledger.verification.history import (
     CaseHistory,
     DirectoryEvent,
     HistoryEvent,
     case_history,
     directory_events,
 )
-from .store import Store
+from ledger.storage.store import Store
 
 #: The three signatures in their required order, by event type, with the role each stands for.
 SIGNATURES: tuple[tuple[str, str], ...] = (

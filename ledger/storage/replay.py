@@ -5,9 +5,9 @@ from __future__ import annotations
 import copy
 from collections import OrderedDict
 
-from .cases import CaseState, apply_action
-from .statement import ZERO_HASH, Envelope, Statement
-from .store import Store
+from ledger.domain.cases import CaseState, apply_action
+from ledger.log.statement import ZERO_HASH, Envelope, Statement
+from ledger.storage.store import Store
 
 Head = tuple[int, str]
 

@@ -22,14 +22,14 @@ from pydantic import ValidationError
 
 from schemas.actions import ACTION_MODELS, parse_data
 
-from .cases import CaseState, CaseViolation, apply_action, check_action
-from .checkpoint import Checkpoint, CheckpointError, parse_checkpoint, verify_checkpoint
-from .directory import Directory, DirectoryViolation
-from .errors import LedgerError
-from .keys import key_id
-from .merkle import CompactRange, consistency_proof, leaf_hash, verify_consistency
-from .replay import CaseCache
-from .statement import (
+from ledger.domain.cases import CaseState, CaseViolation, apply_action, check_action
+from ledger.log.checkpoint import Checkpoint, CheckpointError, parse_checkpoint, verify_checkpoint
+from ledger.domain.directory import Directory, DirectoryViolation
+from ledger.errors import LedgerError
+from ledger.log.keys import key_id
+from ledger.log.merkle import CompactRange, consistency_proof, leaf_hash, verify_consistency
+from ledger.storage.replay import CaseCache
+from ledger.log.statement import (
     DIRECTORY_STREAM,
     ZERO_HASH,
     Envelope,
@@ -37,7 +37,7 @@ from .statement import (
     event_hash,
     leaf_bytes,
 )
-from .store import Store, StoredCheckpoint
+from ledger.storage.store import Store, StoredCheckpoint
 
 BATCH = 2000
 PARALLEL_THRESHOLD = 20000   # below this many events a process pool costs more than it saves

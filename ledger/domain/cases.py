@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from .directory import Actor, Directory
-from .policy import Policy, business_date
+from ledger.domain.directory import Actor, Directory
+from ledger.domain.policy import Policy, business_date
 
 REVERSE_CHECK_ACTIONS = ("reverse_check_open", "reverse_check_finding", "reverse_check_conclude")
 PROGRESS_ACTIONS = ("progress",)

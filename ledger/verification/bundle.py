@@ -23,14 +23,14 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .cases import CaseState
-from .checkpoint import CheckpointError, parse_checkpoint, verify_checkpoint, verify_note
-from .errors import EnvironmentProblem, InputError, VerificationError
-from .merkle import inclusion_proof, leaf_hash, verify_inclusion
-from .statement import DIRECTORY_STREAM, ZERO_HASH, Envelope, Statement, leaf_bytes
-from .store import Store, StoredRecord
-from .verify import CHECK_NAMES as LEDGER_CHECK_NAMES
-from .verify import EventChecker, Failure, check_signatures
+from ledger.domain.cases import CaseState
+from ledger.log.checkpoint import CheckpointError, parse_checkpoint, verify_checkpoint, verify_note
+from ledger.errors import EnvironmentProblem, InputError, VerificationError
+from ledger.log.merkle import inclusion_proof, leaf_hash, verify_inclusion
+from ledger.log.statement import DIRECTORY_STREAM, ZERO_HASH, Envelope, Statement, leaf_bytes
+from ledger.storage.store import Store, StoredRecord
+from ledger.verification.verify import CHECK_NAMES as LEDGER_CHECK_NAMES
+from ledger.verification.verify import EventChecker, Failure, check_signatures
 
 BUNDLE_FORMAT = "xinfang-ledger/bundle/v1"
 # First line of the stream-heads note; no checkpoint origin can be this, so the two kinds of
