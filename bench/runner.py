@@ -24,8 +24,8 @@ from typing import Any
 from eventsourcing.domain import Aggregate, event
 
 from ledger import Ledger
-from ledger.verification.history import case_history
 from ledger.log.merkle import inclusion_proof
+from ledger.verification.history import case_history
 
 from .workload import EVENTS_PER_CASE, case_number, chunks, staffed_ledger
 

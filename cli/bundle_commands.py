@@ -15,13 +15,18 @@ from typing import Any
 
 import click
 
-from ledger.verification.bundle import CHECK_NAMES, bundle_bytes, export_bundle, verify_bundle
-from ledger.log.checkpoint import parse_checkpoint
-from ledger.verification.closure import ClosureRecord, ClosureSignature, closed_cases, closure_record
-from ledger.verification.closure import closure_report as build_closure_report
 from ledger.errors import InputError
+from ledger.log.checkpoint import parse_checkpoint
 from ledger.log.keys import Keystore, load_public_pem
 from ledger.storage.store import Store, parse_location
+from ledger.verification.bundle import CHECK_NAMES, bundle_bytes, export_bundle, verify_bundle
+from ledger.verification.closure import (
+    ClosureRecord,
+    ClosureSignature,
+    closed_cases,
+    closure_record,
+)
+from ledger.verification.closure import closure_report as build_closure_report
 from projections.labels import label
 
 from .context import format_option, handle_errors, lang_option, settings
@@ -73,8 +78,8 @@ def export_cmd(cases: tuple[str, ...], all_closed: bool, out: str | None) -> Non
 def _heads_signer(store: Store) -> Any:
     """The log key's note signer for the stream-heads note, if this keystore holds it."""
     from ledger import Ledger
-    from ledger.log.checkpoint import sign_note
     from ledger.errors import KeyUnavailableError
+    from ledger.log.checkpoint import sign_note
 
     led = Ledger(store, Keystore(settings().keystore, os.environ.get("XINFANG_PASSPHRASE")))
     try:

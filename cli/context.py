@@ -14,9 +14,9 @@ from typing import Any, TypeVar
 import click
 
 from ledger import Ledger, LedgerError
-from ledger.writing.service import default_keystore
 from ledger.log.statement import parse_time
 from ledger.storage.store import default_ledger_url
+from ledger.writing.service import default_keystore
 
 F = TypeVar("F", bound=Callable[..., Any])
 

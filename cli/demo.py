@@ -11,9 +11,9 @@ from typing import Any
 
 import click
 
+from cli.scenario import build_scenario, reverse_check_commands
 from ledger import Ledger
 from ledger.errors import InputError
-from cli.scenario import build_scenario, reverse_check_commands
 from ledger.verification.verify import verify_ledger
 
 from .context import handle_errors, lang_option

@@ -10,8 +10,8 @@ from typing import Any
 import click
 
 from ledger.errors import InputError
-from ledger.verification.history import case_history, case_status
 from ledger.log.keys import load_public_pem
+from ledger.verification.history import case_history, case_status
 from ledger.verification.verify import CHECK_NAMES, verify_ledger
 from projections.labels import label
 

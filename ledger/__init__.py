@@ -1,5 +1,6 @@
 """xinfang-ledger write side: signed, chained events in one Merkle log (see docs/integrity.md)."""
 
+from ledger.domain.policy import Policy, load_policy_file
 from ledger.errors import (
     ConflictError,
     EnvironmentProblem,
@@ -11,7 +12,6 @@ from ledger.errors import (
     TransitionError,
     VerificationError,
 )
-from ledger.domain.policy import Policy, load_policy_file
 from ledger.writing.service import Command, Ledger, Receipt
 
 __all__ = [

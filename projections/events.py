@@ -11,8 +11,8 @@ import json
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from ledger.errors import EnvironmentProblem, StorageError
 from ledger.domain.policy import Policy, business_date
+from ledger.errors import EnvironmentProblem, StorageError
 from ledger.log.statement import (
     DIRECTORY_STREAM,
     ENVELOPE_MAGIC,

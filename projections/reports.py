@@ -13,8 +13,8 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from ledger.errors import InputError
 from ledger.domain.policy import business_date
+from ledger.errors import InputError
 from ledger.storage.store import Store
 from schemas.actions import Channel, Source
 

@@ -18,9 +18,9 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
 
+from ledger.domain.policy import Policy
 from ledger.verification.closure import SIGNATURES, ClosureRecord, judge_closure
 from ledger.verification.history import CaseHistory, HistoryEvent
-from ledger.domain.policy import Policy
 
 from .events import Day, LedgerEvent, business_day
 from .fold import ActorRow, CaseRow, apply

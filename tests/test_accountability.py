@@ -22,9 +22,9 @@ import pytest
 from click.testing import CliRunner
 
 from cli.main import cli
-from ledger.verification.history import case_history
 from ledger.log.keys import Signer
 from ledger.log.statement import Envelope
+from ledger.verification.history import case_history
 from projections.accountability import accountability, accountability_sheets
 from projections.export import write_csv, write_xlsx
 from projections.triggers import CODES, detail_text

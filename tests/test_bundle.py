@@ -20,12 +20,18 @@ import pytest
 from click.testing import CliRunner, Result
 
 from cli.main import cli
-from ledger.verification.bundle import BUNDLE_FORMAT, BundleReport, bundle_bytes, export_bundle, verify_bundle
-from ledger.log.checkpoint import Checkpoint, parse_checkpoint, sign_checkpoint
 from ledger.errors import InputError
+from ledger.log.checkpoint import Checkpoint, parse_checkpoint, sign_checkpoint
 from ledger.log.keys import Signer, load_public_pem
 from ledger.log.statement import Envelope, Statement
 from ledger.storage.store import Store
+from ledger.verification.bundle import (
+    BUNDLE_FORMAT,
+    BundleReport,
+    bundle_bytes,
+    export_bundle,
+    verify_bundle,
+)
 from ledger.verification.verify import Failure
 from tests.tamper import forge
 from tests.world import ORIGIN, World, t
@@ -460,8 +466,8 @@ def test_doc_worked_example_numbers() -> None:
 # ---- signed stream heads: nothing left out ----------------------------------------------------
 
 def _signed_heads_bundle(world: World) -> tuple[dict, list[bytes], str]:
-    from ledger.verification.bundle import export_bundle
     from ledger.log.checkpoint import sign_note
+    from ledger.verification.bundle import export_bundle
 
     led = world.ledger
     case = world.closed_case()

@@ -17,6 +17,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from cli.main import cli
+from ledger.errors import InputError
 from ledger.verification.closure import (
     PROBLEM_CODES,
     ClosureRecord,
@@ -24,7 +25,6 @@ from ledger.verification.closure import (
     closure_record,
     closure_report,
 )
-from ledger.errors import InputError
 from tests.tamper import forge
 from tests.world import World, t
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from ledger.errors import ForbiddenError, InputError, KeyUnavailableError, TransitionError
 from ledger.domain.policy import DEFAULT_PERMISSIONS
+from ledger.errors import ForbiddenError, InputError, KeyUnavailableError, TransitionError
 from ledger.verification.verify import verify_ledger
 from schemas.actions import CASE_ACTIONS
 from tests.world import ACTORS, World, t

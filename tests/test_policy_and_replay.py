@@ -11,10 +11,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ledger.domain.cases import apply_action
-from ledger.errors import InputError, LedgerError
-from ledger.verification.history import case_history
 from ledger.domain.policy import Policy, load_policy_file
+from ledger.errors import InputError, LedgerError
 from ledger.storage.replay import replay_case
+from ledger.verification.history import case_history
 from ledger.verification.verify import verify_ledger
 from tests.world import World, build_world, t
 

@@ -16,8 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cli.main import cli
-from ledger import Ledger
 from cli.scenario import build_scenario
+from ledger import Ledger
 from ledger.verification.verify import verify_ledger
 from tests.world import World, t
 

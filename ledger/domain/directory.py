@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ledger.log.keys import key_id
 from ledger.domain.policy import Policy
+from ledger.log.keys import key_id
 
 DIRECTORY_ACTIONS = ("init", "unit.add", "actor.add", "actor.rotate_key", "actor.revoke_key")
 

@@ -24,8 +24,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ledger.domain.cases import CaseState
-from ledger.log.checkpoint import CheckpointError, parse_checkpoint, verify_checkpoint, verify_note
 from ledger.errors import EnvironmentProblem, InputError, VerificationError
+from ledger.log.checkpoint import CheckpointError, parse_checkpoint, verify_checkpoint, verify_note
 from ledger.log.merkle import inclusion_proof, leaf_hash, verify_inclusion
 from ledger.log.statement import DIRECTORY_STREAM, ZERO_HASH, Envelope, Statement, leaf_bytes
 from ledger.storage.store import Store, StoredRecord

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from ledger.storage.store import Store
 from ledger.verification.history import (
     CaseHistory,
     DirectoryEvent,
@@ -25,7 +26,6 @@ from ledger.verification.history import (
     case_history,
     directory_events,
 )
-from ledger.storage.store import Store
 
 #: The three signatures in their required order, by event type, with the role each stands for.
 SIGNATURES: tuple[tuple[str, str], ...] = (

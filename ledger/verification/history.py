@@ -15,11 +15,11 @@ from typing import Any
 
 from ledger.domain.cases import CaseState, CaseViolation, apply_action, check_action
 from ledger.domain.directory import Directory
+from ledger.domain.policy import Policy
 from ledger.errors import InputError
 from ledger.log.keys import verify_signature
-from ledger.domain.policy import Policy
-from ledger.storage.replay import replay_case
 from ledger.log.statement import DIRECTORY_STREAM, ZERO_HASH, Envelope, Statement
+from ledger.storage.replay import replay_case
 from ledger.storage.store import Store, StoredRecord
 
 

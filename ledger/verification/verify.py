@@ -20,15 +20,12 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pydantic import ValidationError
 
-from schemas.actions import ACTION_MODELS, parse_data
-
 from ledger.domain.cases import CaseState, CaseViolation, apply_action, check_action
-from ledger.log.checkpoint import Checkpoint, CheckpointError, parse_checkpoint, verify_checkpoint
 from ledger.domain.directory import Directory, DirectoryViolation
 from ledger.errors import LedgerError
+from ledger.log.checkpoint import Checkpoint, CheckpointError, parse_checkpoint, verify_checkpoint
 from ledger.log.keys import key_id
 from ledger.log.merkle import CompactRange, consistency_proof, leaf_hash, verify_consistency
-from ledger.storage.replay import CaseCache
 from ledger.log.statement import (
     DIRECTORY_STREAM,
     ZERO_HASH,
@@ -37,7 +34,9 @@ from ledger.log.statement import (
     event_hash,
     leaf_bytes,
 )
+from ledger.storage.replay import CaseCache
 from ledger.storage.store import Store, StoredCheckpoint
+from schemas.actions import ACTION_MODELS, parse_data
 
 BATCH = 2000
 PARALLEL_THRESHOLD = 20000   # below this many events a process pool costs more than it saves

@@ -14,11 +14,10 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from schemas.actions import ImportLine
-
 from ledger.errors import InputError, LedgerError
 from ledger.writing.service import Command, Ledger
 from ledger.writing.session import validation_message
+from schemas.actions import ImportLine
 
 
 @dataclass(frozen=True)

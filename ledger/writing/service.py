@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from ledger.domain.cases import CaseState
-from ledger.log.checkpoint import Checkpoint, sign_checkpoint
 from ledger.domain.directory import Directory
+from ledger.domain.policy import Policy
 from ledger.errors import (
     ConflictError,
     EnvironmentProblem,
@@ -28,10 +28,8 @@ from ledger.errors import (
     KeyUnavailableError,
     LedgerError,
 )
+from ledger.log.checkpoint import Checkpoint, sign_checkpoint
 from ledger.log.keys import LOG_KEY_NAME, Keystore, Signer, check_id
-from ledger.domain.policy import Policy
-from ledger.storage.replay import CaseCache, replay_case
-from ledger.writing.session import Prepared, WriteSession, sign_all
 from ledger.log.statement import (
     DIRECTORY_STREAM,
     ZERO_HASH,
@@ -40,7 +38,9 @@ from ledger.log.statement import (
     format_time,
     now_us,
 )
+from ledger.storage.replay import CaseCache, replay_case
 from ledger.storage.store import AppendConflict, PendingEvent, Store, parse_location
+from ledger.writing.session import Prepared, WriteSession, sign_all
 
 MAX_RETRIES = 20
 SIGN_RUN = 256   # statements per signing run when a write is large enough to overlap

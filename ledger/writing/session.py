@@ -14,10 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from schemas.actions import CASE_ACTIONS, CASE_NO_PATTERN, DIRECTORY_ACTIONS, parse_data
-
 from ledger.domain.cases import CaseState, CaseViolation, apply_action, check_action
 from ledger.domain.directory import Directory, DirectoryViolation
+from ledger.domain.policy import business_date
 from ledger.errors import (
     ForbiddenError,
     InputError,
@@ -25,7 +24,6 @@ from ledger.errors import (
     TransitionError,
 )
 from ledger.log.keys import Signer, check_id, load_public_pem
-from ledger.domain.policy import business_date
 from ledger.log.statement import (
     DIRECTORY_STREAM,
     Envelope,
@@ -35,6 +33,7 @@ from ledger.log.statement import (
     now_us,
 )
 from ledger.storage.store import PendingEvent
+from schemas.actions import CASE_ACTIONS, CASE_NO_PATTERN, DIRECTORY_ACTIONS, parse_data
 
 if TYPE_CHECKING:
     from ledger.writing.service import Command, Ledger
