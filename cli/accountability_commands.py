@@ -37,9 +37,11 @@ def accountability_cmd(as_of: str | None, unit: str | None, integrity: bool, fmt
 
     Deadlines, open and closed are judged at the end of --as-of. Triggers: late_acceptance,
     late_notice, late_reply, overdue_open, no_feedback, supervision_missed, unsigned_closure,
-    dissatisfied_closure, reflow, bounced, overturned, late_review_decision, integrity
-    (docs/accountability.md). Evidence is STREAM#SEQ with the event hash (JSON): check it
-    with `xinfang case history STREAM` or an exported bundle.
+    dissatisfied_closure, reflow, bounced, overturned, late_review_decision, late_entry (补录:
+    recorded long after its business time, or after a deadline it claims to have met),
+    integrity (docs/accountability.md). Imports marked `--migration NAME` are listed once per
+    batch (migrations) instead of a late_entry per event. Evidence is STREAM#SEQ with the
+    event hash (JSON): check it with `xinfang case history STREAM` or an exported bundle.
 
     \b
     Examples:

@@ -19,7 +19,13 @@ from ledger.errors import InputError
 from ledger.log.checkpoint import parse_checkpoint
 from ledger.log.keys import Keystore, load_public_pem
 from ledger.storage.store import Store, parse_location
-from ledger.verification.bundle import CHECK_NAMES, bundle_bytes, export_bundle, verify_bundle
+from ledger.verification.bundle import (
+    CHECK_NAMES,
+    MAX_BUNDLE_BYTES,
+    bundle_bytes,
+    export_bundle,
+    verify_bundle,
+)
 from ledger.verification.closure import (
     ClosureRecord,
     ClosureSignature,
@@ -92,34 +98,79 @@ def _heads_signer(store: Store) -> Any:
     return lambda text: sign_note(text, origin, signer.private)
 
 
+def _anchor(path: str | None, option: str) -> bytes | None:
+    """A trust anchor from a PEM file; an unreadable or non-key file is bad input (exit 2)."""
+    if path is None:
+        return None   # verify_bundle reports the missing anchor by its role (exit 1)
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read {option} {path}: {exc.strerror or exc}",
+                         "Give the PEM public key file written by `xinfang init`.") from None
+    try:
+        return load_public_pem(data)
+    except InputError as exc:
+        raise InputError(f"{option} {path}: {exc.message}",
+                         "Give the PEM public key file written by `xinfang init`.") from None
+    except Exception:   # noqa: BLE001 - e.g. a PEM of an unsupported key type
+        raise InputError(f"{option} {path} is not an Ed25519 public key (PEM)",
+                         "Give the PEM public key file written by `xinfang init`.") from None
+
+
+def _read_bundle(bundle_file: str) -> bytes:
+    """The bundle bytes, at most one byte past the limit (verify_bundle reports an oversize
+    bundle as a failure); an unreadable file is bad input (exit 2)."""
+    try:
+        if bundle_file == "-":
+            return sys.stdin.buffer.read(MAX_BUNDLE_BYTES + 1)
+        with open(bundle_file, "rb") as handle:
+            return handle.read(MAX_BUNDLE_BYTES + 1)
+    except OSError as exc:
+        raise InputError(f"cannot read the bundle {bundle_file}: {exc.strerror or exc}") from None
+
+
 @click.command("verify-bundle")
-@click.argument("bundle_file", metavar="FILE", type=click.Path(exists=True, dir_okay=False,
-                                                               allow_dash=True))
-@click.option("--trust", "trust", multiple=True, required=True, metavar="PEM",
-              type=click.Path(exists=True, dir_okay=False),
-              help="Trusted public key (PEM): give the log key and the admin key, e.g. "
-                   "--trust log.pub --trust admin.pub.")
+@click.argument("bundle_file", metavar="FILE", type=click.Path(dir_okay=False, allow_dash=True))
+@click.option("--log-key", "log_key", metavar="FILE", type=click.Path(dir_okay=False),
+              help="The ledger's log public key (PEM, log.pub from `xinfang init`): the "
+                   "checkpoint must be signed by it. Example: --log-key keys/log.pub")
+@click.option("--admin-key", "admin_key", metavar="FILE", type=click.Path(dir_okay=False),
+              help="The ledger's admin public key (PEM, admin.pub from `xinfang init`): the "
+                   "init event must be signed by it. Example: --admin-key keys/admin.pub")
+@click.option("--trust", "trust", multiple=True, hidden=True,
+              help="Removed: it let the bundle say which trusted key has which role.")
 @format_option("text", "json")
 @handle_errors
-def verify_bundle_cmd(bundle_file: str, trust: tuple[str, ...], fmt: str) -> None:
+def verify_bundle_cmd(bundle_file: str, log_key: str | None, admin_key: str | None,
+                      trust: tuple[str, ...], fmt: str) -> None:
     """Verify an offline bundle with no database: checkpoint signature, every inclusion proof,
-    signature, key, authorization, hash chain and time (exit 1 on failure).
+    signature, key, authorization, hash chain and time (exit 1 on failure, also when an anchor
+    is missing or one key is given for both roles).
+
+    The two trust anchors are given by role, never taken from the bundle.
 
     \b
     Example:
-      xinfang verify-bundle XF-2025-000001.bundle.json --trust log.pub --trust admin.pub
+      xinfang verify-bundle XF-2025-000001.bundle.json \\
+          --log-key keys/log.pub --admin-key keys/admin.pub
     """
-    keys = [load_public_pem(Path(path).read_bytes()) for path in trust]
-    data = sys.stdin.buffer.read() if bundle_file == "-" else Path(bundle_file).read_bytes()
-    report = verify_bundle(data, keys)
+    if trust:
+        raise InputError("--trust is no longer accepted: it let the bundle itself say which "
+                         "trusted key is the log key and which the admin key",
+                         "Give each key by its role: --log-key log.pub --admin-key admin.pub.")
+    anchors = {"log_key": _anchor(log_key, "--log-key"),
+               "admin_key": _anchor(admin_key, "--admin-key")}
+    report = verify_bundle(_read_bundle(bundle_file), **anchors)
     if fmt == "json":
         emit_json(report.to_json())
     else:
         verdict = "PASS" if report.ok else "FAIL"
         root = report.checkpoint_root[:16] + "…" if report.checkpoint_root else "none"
+        cases = ", ".join(report.cases[:5]) or "?"
+        if len(report.cases) > 5:
+            cases += f" and {len(report.cases) - 5} more"
         click.echo(f"verify-bundle: {verdict} — {report.events} events in {report.streams} "
-                   f"streams for {', '.join(report.cases) or '?'}; checkpoint size "
-                   f"{report.checkpoint_size}, root {root}")
+                   f"streams for {cases}; checkpoint size {report.checkpoint_size}, root {root}")
         if report.ok and not report.complete:
             click.echo("note: the bundle carries no signed stream heads, so it cannot show "
                        "that no later event of its cases was left out")
@@ -127,7 +178,8 @@ def verify_bundle_cmd(bundle_file: str, trust: tuple[str, ...], fmt: str) -> Non
         if first is not None:
             click.echo(("first bad event: " if first.stream else "first failure: ")
                        + _where(first))
-        echo_failures(report.failures, CHECK_NAMES, _where)
+        names = {**{f.check: "check" for f in report.failures}, **CHECK_NAMES}
+        echo_failures(report.failures, names, _where)
     if not report.ok:
         sys.exit(1)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import sys
 import time
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -70,10 +71,16 @@ def demo_cmd(directory: str, seed: int, cases: int, force: bool, lang: str) -> N
     started = time.monotonic()
     scenario = build_scenario(seed, cases=cases)
     url = f"sqlite:///{db}"
+    # A simulated year written today: marked as one migration batch, as an import of a
+    # year of paper records would be, so the report lists it once instead of a late_entry
+    # (补录) per event.
+    batch = f"demo-{scenario.year}"
     with Ledger.init(url, keys, origin=ORIGIN, admin="admin-01", admin_name="系统管理员",
                      at=datetime(scenario.year, 1, 2, 8, 0, tzinfo=CST)) as led:
-        receipts = led.execute_many(scenario.commands, progress=_progress("writing the year"))
-        led.execute_many(reverse_check_commands(led, scenario))
+        receipts = led.execute_many([replace(c, migration=batch) for c in scenario.commands],
+                                    progress=_progress("writing the year"))
+        led.execute_many([replace(c, migration=batch)
+                          for c in reverse_check_commands(led, scenario)])
         written = time.monotonic() - started
         report = verify_ledger(led.store)
         _tour(led, scenario, report, url, keys, written, len(receipts), lang)
@@ -112,6 +119,14 @@ def _reports(led: Ledger, year: int, lang: str, verified: Any) -> None:
                f": {len(flagged)} " + ("起案件" if zh else "cases") + " — " +
                ("，" if zh else ", ").join(f"{label('trigger', code, lang)} {n}"
                                            for code, n in sorted(counts.items())))
+    for batch in report["migrations"]:
+        click.echo(("迁移补录批次" if zh else "Migration batch") + f": {batch['name']} — " +
+                   (f"{batch['events']}个事件、{batch['cases']}起案件，业务时间"
+                    f"{batch['business_from'][:10]}至{batch['business_to'][:10]}，"
+                    f"{(batch['recorded_to'] or '?')[:10]}记录" if zh else
+                    f"{batch['events']} events, {batch['cases']} cases, business time "
+                    f"{batch['business_from'][:10]} to {batch['business_to'][:10]}, "
+                    f"recorded {(batch['recorded_to'] or '?')[:10]}"))
 
 
 def _tour(led: Ledger, scenario: Any, report: Any, url: str, keys: Path, seconds: float,
@@ -136,6 +151,6 @@ def _tour(led: Ledger, scenario: Any, report: Any, url: str, keys: Path, seconds
         f"xinfang {env} report accountability --as-of {scenario.year}-12-31",
         f"xinfang {env} checkpoint > cp.txt && xinfang {env} verify --since cp.txt",
         f"xinfang {env} export {case} --out case.bundle && xinfang verify-bundle case.bundle "
-        f"--trust {keys}/log.pub --trust {keys}/admin.pub",
+        f"--log-key {keys}/log.pub --admin-key {keys}/admin.pub",
     ):
         click.echo(f"  {line}")

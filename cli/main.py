@@ -66,14 +66,19 @@ def cli(ctx: click.Context, ledger_url: str | None, keystore: str | None, debug:
 @click.option("--admin-name", help="Display name of the admin.")
 @click.option("--policy", "policy_file", type=click.Path(dir_okay=False),
               help="TOML file overriding deadlines, day counting, categories or permissions.")
+@click.option("--reuse-keys", is_flag=True,
+              help="Use the log key and the admin's key already in the keystore (made for "
+                   "another ledger) for this one too. Without it, init refuses such a keystore. "
+                   "An earlier ledger of the same origin can then no longer be written with it.")
 @format_option("text", "json")
 @handle_errors
 def init(origin: str, admin: str, admin_name: str | None, policy_file: str | None,
-         fmt: str) -> None:
+         reuse_keys: bool, fmt: str) -> None:
     """Create a ledger: tables, the log key, the admin key (the root of trust).
 
     Writes log.pub and admin.pub (PEM) into the keystore; give those two files to anyone who
-    will verify the ledger or its bundles.
+    will verify the ledger or its bundles. The keystore also keeps log.state, the last tree the
+    log key signed: back it up with the keys.
 
     \b
     Example:
@@ -82,7 +87,7 @@ def init(origin: str, admin: str, admin_name: str | None, policy_file: str | Non
     s = settings()
     policy = load_policy_file(policy_file) if policy_file else None
     with Ledger.init(s.ledger_url, s.keystore, origin=origin, admin=admin,
-                     admin_name=admin_name, policy=policy) as led:
+                     admin_name=admin_name, policy=policy, reuse_keys=reuse_keys) as led:
         note = led.checkpoint()
         info = {"ledger": led.store.location.display, "origin": origin, "admin": admin,
                 "keystore": str(led.keystore.path),
@@ -249,17 +254,22 @@ def actor_revoke(actor_id: str, key_id: str | None, reason: str | None, as_actor
 
 
 @cli.command()
+@click.option("--reanchor", is_flag=True,
+              help="After restoring a backup older than the last checkpoint this keystore's log "
+                   "key signed: trust the restored ledger's latest signed checkpoint once "
+                   "(it must verify under the log key), then re-import what is missing.")
 @handle_errors
-def checkpoint() -> None:
+def checkpoint(reanchor: bool) -> None:
     """Print the latest signed checkpoint (C2SP signed note); keep it to check later.
 
     \b
-    Example:
+    Examples:
       xinfang checkpoint > cp.txt
       xinfang verify --since cp.txt
+      xinfang checkpoint --reanchor      # after restoring an older backup
     """
     with settings().open() as led:
-        click.echo(led.checkpoint(), nl=False)
+        click.echo(led.reanchor() if reanchor else led.checkpoint(), nl=False)
 
 
 @cli.command("schema")

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from ledger.errors import InputError
+from ledger.errors import EnvironmentProblem
 from ledger.log.keys import load_public_pem
 from ledger.verification.history import case_history, case_status
 from ledger.verification.verify import CHECK_NAMES, verify_ledger
@@ -52,7 +52,7 @@ def history_cmd(case_no: str, fmt: str, lang: str) -> None:
       xinfang case history XF-2025-000001 --format json
     """
     with settings().open() as led:
-        history = case_history(led.store, case_no)
+        history = case_history(led.view, case_no)
     if fmt == "json":
         emit_json(history.to_json())
         return
@@ -113,15 +113,16 @@ def verify_cmd(since: str | None, log_key: str | None, admin_key: str | None,
     from ledger.storage.store import Store, parse_location
 
     with Store(parse_location(s.ledger_url)) as store:
-        if not store.is_initialized():
-            raise InputError("the ledger is not initialized", "Run `xinfang init` first.")
+        if not store.is_initialized() and not store.has_log():
+            raise EnvironmentProblem("the ledger is not initialized", "Run `xinfang init` first.")
+        # A log whose directory was deleted is verified like any other: it fails (exit 1).
         progress = _progress_bar(store.max_position(), "verifying") if fmt == "text" else None
         with progress or nullcontext() as bar:
             report = verify_ledger(
                 store, kept_checkpoint=kept,
                 trusted_log_key=_pinned_key(log_key, keystore / "log.pub"),
                 trusted_admin_key=_pinned_key(admin_key, keystore / "admin.pub"),
-                workers=workers,
+                workers=workers, require_anchors=True,
                 progress=(lambda n: bar.update(n - bar.pos)) if bar is not None else None)
     if fmt == "json":
         emit_json(report.to_json())
@@ -172,18 +173,24 @@ class _progress_bar:
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--batch-size", type=click.IntRange(1, 100000), default=1000, show_default=True,
               help="Events per transaction (each batch gets its own signed checkpoint).")
+@click.option("--migration", metavar="NAME",
+              help="Mark every event of this import as the migration batch NAME (paper records "
+                   "entered after the fact): `report accountability` lists the batch once "
+                   "instead of a late_entry trigger per event.")
 @format_option("text", "json")
 @handle_errors
-def import_cmd(file: str, batch_size: int, fmt: str) -> None:
+def import_cmd(file: str, batch_size: int, migration: str | None, fmt: str) -> None:
     """Import commands from a JSON Lines file, all validated before anything is written.
 
     Each line is {"id", "action", "case", "actor", "at", "data"} and is signed with the named
     actor's key from the keystore; `xinfang schema` prints the JSON Schema. Lines whose id is
-    already recorded are skipped, so an interrupted import can simply be run again.
+    already recorded are skipped, so an interrupted import can simply be run again. A file
+    without any command is reported as nothing to import (exit 0).
 
     \b
-    Example:
+    Examples:
       xinfang import year-2025.jsonl
+      xinfang import paper-2024.jsonl --migration paper-2024
     """
     from ledger.writing.importer import import_file
 
@@ -202,16 +209,21 @@ def import_cmd(file: str, batch_size: int, fmt: str) -> None:
 
     with settings().open() as led:
         try:
-            result = import_file(led, file, batch_size=batch_size, progress=progress)
+            result = import_file(led, file, batch_size=batch_size, progress=progress,
+                                 migration=migration)
         finally:
             for bar in bars.values():
                 bar.__exit__(None, None, None)
     if fmt == "json":
         emit_json({"lines": result.lines, "written": result.written, "skipped": result.skipped,
                    "first_position": result.first_position,
-                   "last_position": result.last_position})
+                   "last_position": result.last_position,
+                   **({"migration": result.migration} if result.migration else {})})
+    elif result.empty:
+        click.echo(f"nothing to import: {file} holds no command")
     else:
-        click.echo(f"imported {result.written} of {result.lines} lines "
+        batch = f" as migration {result.migration}" if result.migration else ""
+        click.echo(f"imported {result.written} of {result.lines} lines{batch} "
                    f"({result.skipped} already recorded)")
 
 

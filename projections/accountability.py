@@ -7,12 +7,15 @@ registered by the as-of day, or those a unit handled), runs ``verify`` for the `
 trigger, and streams the cases' events up to as-of, 500 cases a query, into the pure core
 ``accountability_report``, which applies the rules of ``projections.triggers`` and aggregates.
 ``accountability_sheets`` lays the report out for text, CSV and XLSX (``projections.sheets``).
+
+Imports marked as a migration (``xinfang import --migration NAME``: paper records entered after
+the fact) raise no ``late_entry`` per event; ``migrations`` lists each batch once instead.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from ledger.domain.cases import REVERSE_CHECK_ACTIONS
@@ -37,6 +40,9 @@ from .triggers import (
     detail_text,
     evaluate,
     integrity_triggers,
+    migration_of,
+    recorded_time,
+    recorded_us,
     ref,
 )
 
@@ -185,8 +191,10 @@ def accountability_report(files: Iterable[CaseFile], ctx: Context, *, unit: str 
     lookup = event_hash or (lambda stream, seq: None)
     cases: list[dict[str, Any]] = []
     seen: set[str] = set()
+    batches = MigrationBatches()
     for f in files:
         seen.add(f.case_no)
+        batches.add(f)
         triggers = evaluate(f, ctx)
         checks = reverse_checks(f, lookup, triggers)
         if triggers or checks:
@@ -204,6 +212,7 @@ def accountability_report(files: Iterable[CaseFile], ctx: Context, *, unit: str 
         for trigger in entry["triggers"]:
             by_code[trigger["code"]] += 1
     names_a, names_u = actor_names or {}, unit_names or {}
+    migrations = batches.to_json()
     mentioned = {*by_unit, *(c["unit"] for c in cases),
                  *(slot["unit"] for slot in by_actor.values())} & set(names_u)
     return {
@@ -212,20 +221,23 @@ def accountability_report(files: Iterable[CaseFile], ctx: Context, *, unit: str 
         "codes": list(CODES),
         "integrity": dict(integrity or integrity_summary(None)),
         "cases": cases,
+        "migrations": migrations,
         "by_actor": by_actor,
         "by_unit": by_unit,
         "totals": {"cases": sum(1 for c in cases if c["triggers"]),
                    "triggers": sum(by_code.values()), "by_code": by_code,
                    "reverse_checks": sum(len(c["reverse_checks"]) for c in cases)},
-        "actor_names": {a: names_a[a] for a in sorted(_mentioned_actors(cases, by_actor))
-                        if a in names_a},
+        "actor_names": {a: names_a[a] for a in sorted(_mentioned_actors(
+            cases, by_actor, migrations)) if a in names_a},
         "unit_names": {u: names_u[u] for u in sorted(mentioned)},
     }
 
 
-def _mentioned_actors(cases: Iterable[Mapping[str, Any]], by_actor: Mapping[str, Any]) -> set[str]:
+def _mentioned_actors(cases: Iterable[Mapping[str, Any]], by_actor: Mapping[str, Any],
+                      migrations: Iterable[Mapping[str, Any]] = ()) -> set[str]:
     """Every actor the report names: responsible, custody steps, reverse-checks."""
     found = set(by_actor)
+    found.update(a for batch in migrations for a in batch["signers"])
     for entry in cases:
         found.update(step["actor"] for step in entry["custody"])
         for check in entry["reverse_checks"]:
@@ -244,10 +256,67 @@ def case_entry(f: CaseFile, triggers: Sequence[Trigger],
 
 
 def custody(f: CaseFile) -> list[dict[str, Any]]:
-    """The chain of custody: who did each step, when, with the event reference."""
+    """The chain of custody: who did each step, when (business date, and when it was
+    recorded), with the event reference and the migration batch it came in, if any."""
     return [{"type": e.type, "on": e.on, "actor": e.actor, **ref(e).to_json(),
+             "recorded_at": _recorded_text(e), "migration": migration_of(e),
              "details": {k: e.data[k] for k in CUSTODY_FIELDS if k in e.data}}
             for e in f.of(*CUSTODY)]
+
+
+def _recorded_text(event: LedgerEvent) -> str | None:
+    moment = recorded_time(event)
+    return moment.isoformat(timespec="seconds") if moment is not None else None
+
+
+class MigrationBatches:
+    """Each migration batch once: its case events in the report's scope, the cases, who
+    signed them, and the business-time and recorded-time ranges they span."""
+
+    def __init__(self) -> None:
+        self._batches: dict[str, dict[str, Any]] = {}
+
+    def add(self, f: CaseFile) -> None:
+        for e in f.events:
+            name = migration_of(e)
+            if name is None:
+                continue
+            at = datetime.fromisoformat(e.at)
+            recorded = recorded_us(e)
+            batch = self._batches.get(name)
+            if batch is None:
+                batch = self._batches[name] = {
+                    "events": 0, "cases": set(), "signers": set(), "business": [at, e, at, e],
+                    "recorded": [recorded, e, recorded, e],
+                    "positions": [e.position, e.position]}
+            batch["events"] += 1
+            batch["cases"].add(f.case_no)
+            batch["signers"].add(e.actor)
+            _widen(batch["business"], at, e)
+            _widen(batch["recorded"], recorded, e)
+            batch["positions"] = [min(batch["positions"][0], e.position),
+                                  max(batch["positions"][1], e.position)]
+
+    def to_json(self) -> list[dict[str, Any]]:
+        out = []
+        for name, b in self._batches.items():
+            business, recorded = b["business"], b["recorded"]
+            out.append({"name": name, "events": b["events"], "cases": len(b["cases"]),
+                        "signers": sorted(b["signers"]),
+                        "business_from": business[1].at, "business_to": business[3].at,
+                        "recorded_from": _recorded_text(recorded[1]),
+                        "recorded_to": _recorded_text(recorded[3]),
+                        "first_position": b["positions"][0],
+                        "last_position": b["positions"][1]})
+        return sorted(out, key=lambda b: (b["first_position"], b["name"]))
+
+
+def _widen(span: list[Any], value: Any, event: LedgerEvent) -> None:
+    """Keep [lowest, its event, highest, its event]."""
+    if value < span[0]:
+        span[0:2] = [value, event]
+    if value > span[2]:
+        span[2:4] = [value, event]
 
 
 def reverse_checks(f: CaseFile, event_hash: EventHash,
@@ -343,6 +412,7 @@ def accountability_sheets(report: dict[str, Any], lang: str = "zh", *,
     title = f"{a('title')}（{a('as_of')} {report['as_of']}）{scope}" if lang == "zh" else \
         f"{a('title')} ({a('as_of')} {report['as_of']}){scope}"
     sheets = [_trigger_sheet(report, title, lang, actors, units),
+              _migration_sheet(report, lang, actors),
               _reverse_check_sheet(report, lang, actors),
               _actor_sheet(report, lang, actors, units), _unit_sheet(report, lang, units)]
     if with_custody:
@@ -403,6 +473,20 @@ def _integrity_notes(report: dict[str, Any], lang: str) -> list[str]:
     notes += [f"{a('outside_cases')}: {f['stream'] or '—'} @{f['position']} "
               f"(check {f['check']}): {f['reason']}" for f in state["outside_cases"]]
     return notes
+
+
+def _migration_sheet(report: dict[str, Any], lang: str, actors: Mapping[str, str]) -> Sheet:
+    a = lambda key: label("accountability", key, lang)  # noqa: E731
+    columns = ("migration", "events", "cases", "signers", "business_from", "business_to",
+               "recorded_from", "recorded_to")
+    sep = "、" if lang == "zh" else ", "
+    rows: list[list[Cell]] = [
+        [b["name"], b["events"], b["cases"], sep.join(actors.get(s, s) for s in b["signers"]),
+         b["business_from"][:16], b["business_to"][:16], (b["recorded_from"] or "?")[:16],
+         (b["recorded_to"] or "?")[:16]]
+        for b in report.get("migrations", [])]
+    return Sheet(a("migrations"), f"{a('title')} · {a('migrations')}", [a(c) for c in columns],
+                 rows, frozenset({1, 2}), notes=[] if rows else [a("no_migrations")])
 
 
 def _reverse_check_sheet(report: dict[str, Any], lang: str,

@@ -4,7 +4,8 @@ A read-model row is the fold of all of a case's events. When nothing happened to
 the as-of date (``max_on <= as_of``, the usual case for "as of today") the row is the answer.
 Otherwise the case is refolded from its own stream with the same pure fold, keeping only events
 whose business date is on or before the as-of date (the registration always counts: it defines
-the case). One query per 500 such cases; no second set of rules.
+the case). Only events the checked log accepted are refolded (``counted_events``). One query
+per 500 such cases; no second set of rules.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from ledger.storage.store import Store
 
 from .events import decode
 from .fold import CaseRow, apply
+from .readmodel import counted_events
 
 
 def as_of_rows(store: Store, rows: Sequence[CaseRow], as_of: date,
@@ -37,13 +39,8 @@ def refold(store: Store, case_nos: Sequence[str], as_of: date,
     out: dict[str, CaseRow] = {}
     for start in range(0, len(case_nos), 500):
         chunk = list(case_nos[start:start + 500])
-        marks = ",".join("?" * len(chunk))
-        records = store.query(
-            f"SELECT {store.position_column}, originator_id, originator_version, topic, state "
-            f"FROM {store.events_table} "
-            f"WHERE originator_id IN ({marks}) ORDER BY originator_id, originator_version",
-            chunk)
-        for position, stream, seq, topic, state in records:
+        # Only the events the checked log accepted, as the read model was folded from.
+        for position, stream, seq, topic, state in counted_events(store, chunk):
             event = decode(position, stream, seq, topic, bytes(state))
             if event is None or (event.type != "register" and event.on > day):
                 continue

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 from ledger.domain.policy import Policy, business_date
-from ledger.errors import EnvironmentProblem, StorageError
+from ledger.errors import EnvironmentProblem, InputError, StorageError, VerificationError
 from ledger.log.statement import (
     DIRECTORY_STREAM,
     ENVELOPE_MAGIC,
@@ -130,4 +130,8 @@ def ledger_policy(store: Store) -> Policy:
     if event is None or event.type != "init":
         raise StorageError("the ledger's first event is not a readable init event",
                            "Run `xinfang verify` to find what was changed.")
-    return Policy.from_data(event.data.get("policy", {}))
+    try:
+        return Policy.recorded(event.data.get("policy", {}))
+    except InputError as exc:   # a policy no writer could have signed: the init is forged
+        raise VerificationError(f"the ledger's init event holds an invalid policy: {exc}",
+                                "Run `xinfang verify` to find what was changed.") from None

@@ -77,7 +77,8 @@ LABELS: dict[str, dict[str, tuple[str, str]]] = {
     "deadline": {"acceptance": ("受理告知期限", "acceptance notice due"),
                  "handling": ("办理期限", "handling due"),
                  "supervision": ("督办回告期限", "supervision due"),
-                 "review_request": ("复查申请期限", "review request window")},
+                 "review_request": ("复查申请期限", "review request window"),
+                 "review_decision": ("复查复核决定期限", "review decision due")},
     "closure": {
         "handler": ("承办人确认化解", "handler attestation"),
         "unit_leader": ("单位负责人签字", "unit leader consent"),
@@ -200,6 +201,7 @@ LABELS["trigger"] = {
     "bounced": ("反复交办", "bounced between handlers"),
     "overturned": ("复查复核改变原处理", "overturned on review"),
     "late_review_decision": ("复查复核决定超期", "late review decision"),
+    "late_entry": ("补录", "late entry"),
     "integrity": ("完整性验证失败", "integrity failure"),
 }
 # Detail sentences: "code" or "code:variant", formatted with the trigger's facts.
@@ -244,6 +246,12 @@ LABELS["trigger_detail"] = {
                                      "已超期{days}天",
                                      "{level} requested on {requested}, undecided on {as_of}, "
                                      "due {due}: {days} days overdue"),
+    "late_entry": ("{action}业务时间{at}，{recorded}才记录，相隔{days}天",
+                   "{action} dated {at} was recorded on {recorded}, {days} days later"),
+    "late_entry:deadline": ("{action}业务时间{at}未超{deadline}{due}，但{recorded}才记录，"
+                            "记录时已超期",
+                            "{action} dated {at}, within the {deadline} {due}, was recorded "
+                            "on {recorded}, after it"),
     "integrity": ("验证未通过（检查{checks}）：{reasons}",
                   "verification failed (check {checks}): {reasons}"),
 }
@@ -278,4 +286,11 @@ LABELS["accountability"] = {
     "unverified_handler": ("承办人确认化解未通过验证", "handler attestation does not verify"),
     "unverified_unit_leader": ("单位负责人签字未通过验证", "unit leader consent does not verify"),
     "unverified_petitioner": ("信访人签字未通过验证", "petitioner signature does not verify"),
+    # migration batches (迁移补录): imports marked --migration, listed once each
+    "migrations": ("迁移补录批次", "Migration batches"),
+    "migration": ("批次", "batch"), "events": ("事件数", "events"),
+    "signers": ("签名人", "signers"), "business_from": ("业务时间自", "business time from"),
+    "business_to": ("业务时间至", "business time to"),
+    "recorded_from": ("记录时间自", "recorded from"), "recorded_to": ("记录时间至", "recorded to"),
+    "no_migrations": ("无迁移补录批次", "no migration batch"),
 }

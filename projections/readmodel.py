@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import fields
 from datetime import date
-from typing import Any
+from typing import Any, NamedTuple
 
 from ledger.errors import StorageError
 from ledger.storage.store import AppendConflict, Store
@@ -22,7 +22,7 @@ from ledger.storage.store import AppendConflict, Store
 from .fold import ActorRow, AssignmentRow, CaseRow, UnitRow
 
 PROJECTION = "cases"
-PROJECTION_VERSION = 1
+PROJECTION_VERSION = 2
 """Bump whenever a table's shape or a fold's meaning changes: catch-up then rebuilds."""
 
 _SQL_TYPES = {"str": "TEXT", "Day": "TEXT", "int": "BIGINT", "bool": "BOOLEAN",
@@ -114,8 +114,9 @@ UNITS = Table("rm_units", UnitRow, ["unit"])
 ACTORS = Table("rm_actors", ActorRow, ["actor"])
 TABLES = (CASES, ASSIGNMENTS, UNITS, ACTORS)
 REPEATS = "rm_repeats"        # (case_no, earlier): the later case names the earlier one
-TRACKING = "rm_tracking"      # (name, position, version, skipped)
-ALL_TABLES = (*(t.name for t in TABLES), REPEATS, TRACKING)
+TRACKING = "rm_tracking"      # (name, position, version, skipped, leaves, frontier)
+FAILURES = "rm_failures"      # events the checked log judged failing: never folded
+ALL_TABLES = (*(t.name for t in TABLES), REPEATS, TRACKING, FAILURES)
 
 
 def create_tables(cur: Any, store: Store) -> None:
@@ -125,8 +126,13 @@ def create_tables(cur: Any, store: Store) -> None:
     cur.execute(f"CREATE TABLE IF NOT EXISTS {store.t(REPEATS)} (case_no TEXT NOT NULL, "
                 "earlier TEXT NOT NULL, PRIMARY KEY (case_no, earlier))")
     cur.execute(f"CREATE INDEX IF NOT EXISTS {REPEATS}_earlier ON {store.t(REPEATS)} (earlier)")
+    blob = "BLOB" if store.backend == "sqlite" else "BYTEA"
     cur.execute(f"CREATE TABLE IF NOT EXISTS {store.t(TRACKING)} (name TEXT PRIMARY KEY, "
-                "position BIGINT NOT NULL, version INTEGER NOT NULL, skipped BIGINT NOT NULL)")
+                "position BIGINT NOT NULL, version INTEGER NOT NULL, skipped BIGINT NOT NULL, "
+                f"leaves BIGINT NOT NULL, frontier {blob} NOT NULL)")
+    cur.execute(f"CREATE TABLE IF NOT EXISTS {store.t(FAILURES)} (position BIGINT NOT NULL, "
+                "check_no INTEGER NOT NULL, stream TEXT, seq BIGINT, reason TEXT NOT NULL, "
+                "PRIMARY KEY (position, check_no))")
 
 
 def drop_tables(cur: Any, store: Store) -> None:
@@ -171,21 +177,85 @@ def storage_errors() -> Iterator[None]:
 
 # ---- tracking ------------------------------------------------------------------------------
 
-def read_tracking(cur: Any, store: Store, *, lock: bool = False) -> tuple[int, int, int] | None:
-    """(position, version, skipped) of the projection; ``lock`` holds the row until commit."""
+class Tracking(NamedTuple):
+    """Where the read model stands: the last log position folded (judged by the checked
+    log), the projection version, how many events failed and were not folded, and the Merkle
+    tree recomputed up to there (leaf count and frontier), so the next catch-up resumes."""
+
+    position: int
+    version: int
+    skipped: int
+    leaves: int
+    frontier: bytes
+
+
+def tracked_version(cur: Any, store: Store, *, lock: bool = False) -> int | None:
+    """The projection version the tables were built by (a query every version answers)."""
     suffix = " FOR UPDATE" if lock and store.backend == "postgresql" else ""
-    cur.execute(store.sql(f"SELECT position, version, skipped FROM {store.t(TRACKING)} "
-                          f"WHERE name=?{suffix}"), (PROJECTION,))
+    cur.execute(store.sql(f"SELECT version FROM {store.t(TRACKING)} WHERE name=?{suffix}"),
+                (PROJECTION,))
     row = cur.fetchone()
-    return (int(row[0]), int(row[1]), int(row[2])) if row else None
+    return int(row[0]) if row else None
 
 
-def write_tracking(cur: Any, store: Store, position: int, skipped: int) -> None:
-    cur.execute(store.sql(f"INSERT INTO {store.t(TRACKING)} (name, position, version, skipped) "
-                          "VALUES (?,?,?,?) ON CONFLICT (name) DO UPDATE SET "
-                          "position=excluded.position, version=excluded.version, "
-                          "skipped=excluded.skipped"),
-                (PROJECTION, position, PROJECTION_VERSION, skipped))
+def read_tracking(cur: Any, store: Store, *, lock: bool = False) -> Tracking | None:
+    """The projection's tracking row; ``lock`` holds it until commit (PostgreSQL)."""
+    suffix = " FOR UPDATE" if lock and store.backend == "postgresql" else ""
+    cur.execute(store.sql(f"SELECT position, version, skipped, leaves, frontier "
+                          f"FROM {store.t(TRACKING)} WHERE name=?{suffix}"), (PROJECTION,))
+    row = cur.fetchone()
+    return Tracking(int(row[0]), int(row[1]), int(row[2]), int(row[3]), bytes(row[4])) \
+        if row else None
+
+
+def write_tracking(cur: Any, store: Store, position: int, skipped: int, leaves: int = 0,
+                   frontier: bytes = b"") -> None:
+    cur.execute(store.sql(f"INSERT INTO {store.t(TRACKING)} (name, position, version, skipped, "
+                          "leaves, frontier) VALUES (?,?,?,?,?,?) ON CONFLICT (name) DO UPDATE "
+                          "SET position=excluded.position, version=excluded.version, "
+                          "skipped=excluded.skipped, leaves=excluded.leaves, "
+                          "frontier=excluded.frontier"),
+                (PROJECTION, position, PROJECTION_VERSION, skipped, leaves, frontier))
+
+
+def save_failures(cur: Any, store: Store,
+                  failures: Sequence[tuple[int, int, str | None, int | None, str]]) -> None:
+    """Record failing events (position, check, stream, seq, reason), once each."""
+    if failures:
+        cur.executemany(store.sql(
+            f"INSERT INTO {store.t(FAILURES)} (position, check_no, stream, seq, reason) "
+            "VALUES (?,?,?,?,?) ON CONFLICT (position, check_no) DO NOTHING"), failures)
+
+
+def failures(store: Store) -> list[tuple[int, int, str | None, int | None, str]]:
+    """Every recorded failure, by position."""
+    return [(int(r[0]), int(r[1]), r[2], r[3], r[4]) for r in store.query(
+        f"SELECT position, check_no, stream, seq, reason FROM {store.t(FAILURES)} "
+        "ORDER BY position, check_no")]
+
+
+def counted_events(store: Store, case_nos: Sequence[str]) -> list[tuple[Any, ...]]:
+    """The stored events of these cases that the checked log has judged and accepted, as
+    (position, stream, seq, topic, state), by case and seq: rows at a position no leaf
+    covers (planted outside the log), beyond what was judged, or judged failing, are left
+    out, so every read-side fold sees exactly the events the reports were built from."""
+    with store.cursor() as cur:
+        tracked = read_tracking(cur, store)
+    if tracked is None:
+        return []
+    out: list[tuple[Any, ...]] = []
+    events, leaves = store.events_table, store.t("xf_leaves")
+    for chunk in _chunks(list(case_nos)):
+        marks = ",".join("?" * len(chunk))
+        out.extend(store.query(
+            f"SELECT e.{store.position_column}, e.originator_id, e.originator_version, e.topic, "
+            f"e.state FROM {events} e JOIN {leaves} l ON l.position = e.{store.position_column} "
+            f"WHERE e.originator_id IN ({marks}) AND e.{store.position_column} <= ? "
+            "AND l.idx >= 0 AND l.idx < ? AND NOT EXISTS (SELECT 1 FROM "
+            f"{store.t(FAILURES)} f WHERE f.position = e.{store.position_column}) "
+            "ORDER BY e.originator_id, e.originator_version",
+            (*chunk, tracked.position, tracked.leaves)))
+    return out
 
 
 # ---- batch I/O -------------------------------------------------------------------------------

@@ -13,12 +13,15 @@ command-line contract defines it) and its attribution.
 
 from __future__ import annotations
 
+import json
+import struct
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from ledger.domain.policy import Policy
+from ledger.domain.policy import SHANGHAI, Policy
+from ledger.log.statement import EVENT_CONTEXT
 from ledger.verification.closure import SIGNATURES, ClosureRecord, judge_closure
 from ledger.verification.history import CaseHistory, HistoryEvent
 
@@ -99,7 +102,8 @@ class Trigger:
 
 # Facts whose values are codes, shown by their labels (kinds tried in order).
 _FACT_KINDS: dict[str, tuple[str, ...]] = {
-    "missing": ("closure", "accountability"), "decision": ("decision",), "level": ("level",)}
+    "missing": ("closure", "accountability"), "decision": ("decision",), "level": ("level",),
+    "action": ("action",), "deadline": ("deadline",)}
 
 
 def describe(trigger: Trigger, lang: str = "en") -> str:
@@ -226,7 +230,8 @@ def _history(f: CaseFile, ctx: Context) -> list[HistoryEvent]:
             seq=e.seq, position=e.position, type=e.type, at=e.at, recorded_at="",
             actor=e.actor, role="", unit=None, data=e.data, hash=e.hash, key="",
             signature_ok=not failed & SIGNED_CHECKS,
-            authorized=not failed & AUTHORIZATION_CHECKS, chain_ok=not failed & CHAIN_CHECKS))
+            authorized=not failed & AUTHORIZATION_CHECKS, chain_ok=not failed & CHAIN_CHECKS,
+            failures=tuple((check, "") for check in sorted(failed))))   # any failure: no count
     return out
 
 
@@ -400,24 +405,37 @@ def supervision_missed(f: CaseFile, ctx: Context) -> list[Trigger]:
 
 _MISSING = {"handler": "missing_attest", "unit_leader": "missing_consent",
             "petitioner": "missing_petitioner"}
+_ROLE_OF = {code: role for role, code in _MISSING.items()} | {
+    "refused": "petitioner", "no_document": "petitioner"}
+# Shown otherwise: per-event verdicts as unverified_<role>, an override by the variant.
+_PER_EVENT = frozenset({"bad_signature", "unauthorized", "broken_chain", "override"})
 
 
 def unsigned_closure(f: CaseFile, ctx: Context) -> list[Trigger]:
-    """A closing without all three signatures (三签) standing: missing, refused (拒签), or not
-    verifying. Responsible: the closer, and the handler / unit leader whose signature is
-    missing (a petitioner is never responsible)."""
+    """A closing without all three signatures (三签) standing: missing, refused (拒签), not
+    verifying, or otherwise against the rule (order, dates, a handler or unit since changed) —
+    whenever ``case verify-closure`` calls it invalid. Responsible: the closer, and the
+    handler / unit leader whose signature is missing (a petitioner is never responsible)."""
     out = []
     for close, record in f.closures(ctx):
-        missing = [role for _, role in SIGNATURES if not record.signatures[role].verified]
-        if not missing:
+        if record.valid:   # exactly the verdict of `case verify-closure` / `report closures`
             continue
+        missing = [role for _, role in SIGNATURES if not record.signatures[role].verified]
+        codes = [_missing_code(record, role) for role in missing]
+        for problem in record.problems:   # the rule's findings the roles above do not show
+            role = _ROLE_OF.get(problem.code)
+            if problem.code in _PER_EVENT or role in missing or problem.code in codes:
+                continue
+            codes.append(problem.code)   # e.g. wrong_order, after_close, a stale attestation
+            if role is not None:
+                missing.append(role)
+        codes = codes or [p.code for p in record.problems[:1]]   # only the override
         state = f.after[close.seq]
         people = [_person(ctx, close.actor, "petition_office")]
         if "handler" in missing and state.handler is not None:
             people.append(Responsible(state.handler, "handler", state.unit))
         if "unit_leader" in missing:
             people.extend(_unit_leaders(f, ctx, state.unit))
-        codes = [_missing_code(record, role) for role in missing]
         present = [f.event(record.signatures[role].seq) for _, role in SIGNATURES]
         override = close.data.get("override_reason")
         facts = {"closed": close.on, "missing": codes, **({"override": override} if override
@@ -546,6 +564,138 @@ def late_review_decision(f: CaseFile, ctx: Context) -> list[Trigger]:
     return out
 
 
+# ---- late entry (补录): business time is the signer's claim, recorded time the writer's ------
+
+_RECORDED = struct.Struct(">Q")   # the envelope's recorded_at (µs), after the 4-byte magic
+_STATEMENT = _RECORDED.size + 4 + 64 + len(EVENT_CONTEXT)   # where the statement JSON starts
+_MIGRATION_KEY = b'"migration":'
+_DAY_US = 86_400_000_000
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def recorded_us(event: LedgerEvent) -> int:
+    """When the writer recorded the event (µs since 1970, from the stored envelope)."""
+    return int(_RECORDED.unpack_from(event.state, 4)[0])
+
+
+def recorded_time(event: LedgerEvent) -> datetime | None:
+    """The recorded time in Asia/Shanghai; None if the stored value is beyond any calendar
+    (``verify`` reports such an envelope)."""
+    try:
+        return (_EPOCH + timedelta(microseconds=recorded_us(event))).astimezone(SHANGHAI)
+    except OverflowError:
+        return None
+
+
+def migration_of(event: LedgerEvent) -> str | None:
+    """The migration batch the event's signed statement names, if any. Only statements that
+    contain the key are parsed in full (a JSON string cannot hold an unescaped quote, so
+    ordinary events never match)."""
+    if _MIGRATION_KEY not in event.state:
+        return None
+    try:
+        obj = json.loads(event.state[_STATEMENT:])
+    except (ValueError, RecursionError):
+        return None
+    name = obj.get("migration") if isinstance(obj, dict) else None
+    return name if isinstance(name, str) else None
+
+
+def _business_us(event: LedgerEvent) -> int | None:
+    try:
+        moment = datetime.fromisoformat(event.at)
+        return (moment - _EPOCH) // timedelta(microseconds=1) if moment.tzinfo else None
+    except (ValueError, OverflowError):
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class _Deadline:
+    kind: str                        # a LABELS["deadline"] code
+    due: Day
+    basis: LedgerEvent | None        # the event the deadline runs from
+
+
+def _deadlines(f: CaseFile, ctx: Context) -> dict[int, _Deadline]:
+    """The deadline each event answered, by seq, when its business time claims it was met:
+    an acceptance decision (registration + acceptance days), an extension or reply (the
+    cycle's handling deadline; for a reply, by its served date), a closing under supervision
+    (the supervision due date), a review decision (request + decision days)."""
+    out: dict[int, _Deadline] = {}
+    policy = ctx.policy
+    for e in f.events:
+        if e.type == "accept" and e.on <= f.row.acceptance_due:
+            out[e.seq] = _Deadline("acceptance", f.row.acceptance_due, f.events[0])
+        elif e.type == "extend":
+            start = f.cycle_start(e.seq)
+            if start is None:
+                continue
+            granted = sum(int(x.data.get("days", 0)) for x in f.of("extend")
+                          if start.seq < x.seq < e.seq)
+            due = policy.handling_due(date.fromisoformat(start.on), granted).isoformat()
+            if e.on <= due:
+                out[e.seq] = _Deadline("handling", due, start)
+        elif e.type == "reply":
+            state = f.after[e.seq]
+            handling, served = state.handling_due, state.reply_served_on
+            if handling is not None and served is not None and served <= handling:
+                out[e.seq] = _Deadline("handling", handling, f.cycle_start(e.seq))
+        elif e.type == "close":
+            supervision = f.after[e.seq].supervision_due
+            if supervision is not None and e.on <= supervision:
+                out[e.seq] = _Deadline("supervision", supervision,
+                                       f.last_before(e.seq, "supervise"))
+        elif e.type == "review_decide":
+            request = next((r for r in reversed(f.of("review_request")) if r.seq < e.seq
+                            and r.data.get("level") == e.data.get("level")), None)
+            if request is None:
+                continue
+            due = policy.add_days(date.fromisoformat(request.on),
+                                  policy.review_decision_days).isoformat()
+            if e.on <= due:
+                out[e.seq] = _Deadline("review_decision", due, request)
+    return out
+
+
+def late_entry(f: CaseFile, ctx: Context) -> list[Trigger]:
+    """An event recorded more than the policy's ``late_entry_days`` after its business time,
+    or recorded after a deadline its business time claims it met (the ``deadline`` variant:
+    by business time on time, by recorded time late). Responsible: the signer, who chose the
+    business time. Events of a migration batch are reported once per batch instead, and
+    events ``verify`` failed only as ``integrity`` (their claims are not theirs to answer)."""
+    bad = {b.seq for b in ctx.bad_events.get(f.case_no, ())}
+    threshold = ctx.policy.late_entry_days * _DAY_US
+    deadlines: dict[int, _Deadline] | None = None
+    out = []
+    for e in f.events:
+        if e.seq in bad or migration_of(e) is not None:
+            continue
+        business, recorded = _business_us(e), recorded_time(e)
+        if business is None or recorded is None:
+            continue
+        if deadlines is None:
+            deadlines = _deadlines(f, ctx)
+        day = recorded.date().isoformat()
+        deadline = deadlines.get(e.seq)
+        missed = deadline is not None and day > deadline.due
+        if not missed and recorded_us(e) - business <= threshold:
+            continue
+        facts: dict[str, Any] = {"action": e.type, "at": e.on, "recorded": day,
+                                 "days": days_between(e.on, day)}
+        person = (_person(ctx, e.actor, "signer"),)
+        if missed:
+            assert deadline is not None
+            late = days_between(deadline.due, day)
+            out.append(Trigger("late_entry", {**facts, "deadline": deadline.kind,
+                                              "due": deadline.due},
+                               person, _refs(deadline.basis, e), day, deadline.due, late,
+                               "deadline"))
+        else:
+            out.append(Trigger("late_entry", facts, person, _refs(e), day, None,
+                               facts["days"]))
+    return out
+
+
 def integrity(f: CaseFile, ctx: Context) -> list[Trigger]:
     """Any verification failure in the case (see :func:`integrity_triggers`)."""
     return integrity_triggers(f.case_no, ctx)
@@ -573,7 +723,7 @@ RULES: dict[str, Rule] = {
     "supervision_missed": supervision_missed, "unsigned_closure": unsigned_closure,
     "dissatisfied_closure": dissatisfied_closure, "reflow": reflow, "bounced": bounced,
     "overturned": overturned, "late_review_decision": late_review_decision,
-    "integrity": integrity,
+    "late_entry": late_entry, "integrity": integrity,
 }
 """Every trigger code, in report order."""
 CODES = tuple(RULES)

@@ -2,16 +2,32 @@
 
 These models are the input contract (``xinfang schema`` prints their JSON Schema). All are frozen
 and reject unknown fields, so a typo is an error, never silently ignored data.
+
+Two ways in: writers call :func:`parse_data` (lax: ``"persons": "2"`` from a form or an import
+file becomes the integer 2 before anything is signed); verifiers call :func:`data_problem`
+(strict: the signed data must already be exactly the canonical form, JSON types included, or
+check 1 fails — docs/integrity.md, issue 9 "Strict canonical bytes").
 """
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
+
+from schemas.bounds import MAX_INT, date_problem, time_problem
 
 Id = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
 CaseNo = Annotated[str, StringConstraints(pattern=r"^XF-\d{4}-\d{6}$")]
@@ -20,6 +36,26 @@ Text = Annotated[str, StringConstraints(min_length=1, max_length=4000, strip_whi
 ShortText = Annotated[str, StringConstraints(min_length=1, max_length=500, strip_whitespace=True)]
 Code = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
 CASE_NO_PATTERN = re.compile(r"^XF-(\d{4})-(\d{6})$")
+PUBLIC_KEY_PATTERN = re.compile(r"^[0-9a-f]{64}$")   # raw Ed25519 public key, lowercase hex
+
+
+def _bounded_time(moment: datetime) -> datetime:
+    problem = time_problem(moment)
+    if problem is not None:
+        raise ValueError(problem)
+    return moment
+
+
+def _bounded_date(day: date) -> date:
+    problem = date_problem(day)
+    if problem is not None:
+        raise ValueError(problem)
+    return day
+
+
+# Times and dates within schemas/bounds.py, so deadline arithmetic on them cannot overflow.
+Time = Annotated[datetime, AfterValidator(_bounded_time)]
+Day = Annotated[date, AfterValidator(_bounded_date)]
 
 
 class Channel(StrEnum):
@@ -167,7 +203,7 @@ class Register(Model):
 class Accept(Model):
     decision: Decision
     reason: ShortText | None = None
-    notice_served_at: datetime | None = None
+    notice_served_at: Time | None = None
 
     @model_validator(mode="after")
     def _reason_for_refusals(self) -> Accept:
@@ -181,12 +217,12 @@ class Accept(Model):
 class Assign(Model):
     unit: Id
     handler: Id
-    due: date | None = None
+    due: Day | None = None
 
 
 class Supervise(Model):
     authority: Source
-    due: date
+    due: Day
     form: SupervisionForm | None = None
 
 
@@ -211,7 +247,7 @@ class Extend(Model):
 class Reply(Model):
     outcome: Outcome
     resolution: Resolution
-    served_at: datetime
+    served_at: Time
     text: Text
 
     @model_validator(mode="after")
@@ -269,7 +305,7 @@ class Reopen(Model):
 
 class EventRef(Model):
     stream: Annotated[str, StringConstraints(min_length=1, max_length=64)]
-    seq: int = Field(ge=1)
+    seq: int = Field(ge=1, le=MAX_INT)
     hash: Sha256Hex
 
 
@@ -312,7 +348,7 @@ class ImportLine(Model):
     action: Literal[tuple(ACTION_MODELS)]  # type: ignore[valid-type]
     case: CaseNo | None = None
     actor: Id
-    at: datetime
+    at: Time
     data: dict[str, Any] = Field(default_factory=dict)
 
     @model_validator(mode="after")
@@ -327,9 +363,73 @@ class ImportLine(Model):
 
 
 def parse_data(action: str, data: dict[str, Any]) -> dict[str, Any]:
-    """Validate an action's data and return its JSON-ready canonical form (no None values)."""
+    """Validate an action's data and return its JSON-ready canonical form (no None values).
+
+    For writers: lax, so typed CLI options and JSON import lines are accepted as users give
+    them; what is signed is always the canonical form this returns."""
     model = ACTION_MODELS[action].model_validate(data)
     return model.model_dump(mode="json", exclude_none=True)
+
+
+def data_problem(action: str, data: Any) -> str | None:
+    """Why signed ``data`` is not exactly the canonical data of ``action``, or None.
+
+    For verifiers (check 1): ``data`` must validate in pydantic's strict JSON mode (no 2.0
+    for an integer, no 0 for false, no number for a time) and must equal, type for type, what
+    :func:`parse_data` would have signed. ``init`` data has no schema here; the directory
+    checks it when it applies the event. Directory events may carry the actor's
+    ``public_key``, which is checked here for form only (the directory checks the rest)."""
+    if action == "init":
+        return None
+    model = ACTION_MODELS.get(action)
+    if model is None:
+        return f"unknown event type {action!r:.80}"
+    if type(data) is not dict:
+        return f"{action} data is not a JSON object"
+    payload = dict(data)
+    if action in ("actor.add", "actor.rotate_key") and "public_key" in payload:
+        public = payload.pop("public_key")
+        if type(public) is not str or not PUBLIC_KEY_PATTERN.match(public):
+            return f"data does not match the {action} schema: public_key is not 64 hex digits"
+    try:
+        # Strict JSON mode on the data's own JSON: the parsed bytes were JSON, so this is
+        # the exact-type reading; enums and dates arrive as JSON strings.
+        parsed = model.model_validate_json(json.dumps(payload), strict=True)
+    except (ValidationError, ValueError, TypeError) as exc:
+        return f"data does not match the {action} schema: {_first_error(exc)}"
+    if not json_identical(parsed.model_dump(mode="json", exclude_none=True), payload):
+        return f"data is not in the canonical {action} form"
+    return None
+
+
+def _first_error(exc: Exception) -> str:
+    if isinstance(exc, ValidationError) and exc.errors():
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first.get("loc", ()))
+        message = str(first.get("msg", "invalid"))
+        return f"{where}: {message}"[:200] if where else message[:200]
+    return str(exc)[:200]
+
+
+def json_identical(a: Any, b: Any) -> bool:
+    """JSON equality that also compares types: ``true`` is not ``1``, ``2.0`` is not ``2``
+    (Python's ``==`` says both are). Iterative, so deep values cannot exhaust the stack."""
+    stack = [(a, b)]
+    while stack:
+        x, y = stack.pop()
+        if type(x) is not type(y):
+            return False
+        if type(x) is dict:
+            if x.keys() != y.keys():
+                return False
+            stack.extend((x[key], y[key]) for key in x)
+        elif type(x) is list:
+            if len(x) != len(y):
+                return False
+            stack.extend(zip(x, y, strict=True))
+        elif x != y:
+            return False
+    return True
 
 
 def import_line_schema() -> dict[str, Any]:

@@ -137,13 +137,14 @@ def populate(w: World) -> dict[str, str]:
     accept(w, x, "2025-05-11")
     w.do("supervise", x, {"authority": "leader", "due": "2025-06-15"}, by="leader-01",
          at=t("2025-05-12", 12))
-    # unsigned_closure: no attestation, the petitioner refused (#7), closed by override (#8).
+    # unsigned_closure: attested (#6) but no consent, the petitioner refused (#7), closed by
+    # override (#8). (Without an attestation no consent can be signed: 三签 order.)
     c["unsigned"] = x = register(w, "2025-03-05")
     accept(w, x, "2025-03-06")
     assign(w, x, "2025-03-06", "station-03")
     progress(w, x, "2025-03-10", "station-03")
     reply(w, x, "2025-03-20", "station-03")
-    w.do("consent", x, {}, by="lead-03", at=t("2025-03-21", 10))
+    w.do("attest", x, {"evidence": ["答复书"]}, by="officer-07", at=t("2025-03-21", 10))
     w.do("petitioner_sign", x, {"form": "refused"}, by="registrar-01", at=t("2025-03-21", 11))
     w.do("close", x, {"override_reason": "信访人拒签，集体研究办结"}, by="office-01",
          at=t("2025-03-22", 16))
@@ -239,6 +240,9 @@ def office(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     world = build_world(url, tmp_path_factory.mktemp("keys"))
     world.ledger.add_actor("office-02", "信访民警丙", roles=["petition_office"], unit="city",
                            as_actor="admin-01", at=t("2025-01-01", 8))
+    # Half a year entered today: one migration batch, not a late_entry (补录) per event
+    # (late_entry itself: tests/test_late_entry.py).
+    world.migration = "paper-2025"
     cases = populate(world)
     yield Office(world, cases, accountability(world.ledger.store, AS_OF))
     world.ledger.close()
@@ -366,15 +370,16 @@ def test_supervision_missed_open_and_unassigned_names_the_accepting_office(
 def test_unsigned_closure_names_closer_and_missing_signer(office: Office) -> None:
     x = office.case["unsigned"]
     found = only(office, "unsigned", "unsigned_closure")
-    # No attestation (officer-07's); the refusal is no signature but no petitioner's fault.
+    # No consent (station-03's leader, lead-03, from the directory); the refusal is no
+    # signature but no petitioner's fault.
     assert found["responsible"] == [who("office-01", "petition_office", "city"),
-                                    who("officer-07", "handler", "station-03")]
-    assert found["facts"] == {"closed": "2025-03-22", "missing": ["missing_attest", "refused"],
+                                    who("lead-03", "unit_leader", "station-03")]
+    assert found["facts"] == {"closed": "2025-03-22", "missing": ["missing_consent", "refused"],
                               "override": "信访人拒签，集体研究办结"}
-    assert evidence(office, found) == [(x, 6, "consent"), (x, 7, "petitioner_sign"),
+    assert evidence(office, found) == [(x, 6, "attest"), (x, 7, "petitioner_sign"),
                                        (x, 8, "close")]
     assert detail_text("unsigned_closure", found["variant"], found["facts"], "zh") == \
-        "2025-03-22办结，三签不全：缺承办人确认化解、信访人拒签；强行办结理由：信访人拒签，集体研究办结"
+        "2025-03-22办结，三签不全：缺单位负责人签字、信访人拒签；强行办结理由：信访人拒签，集体研究办结"
 
 
 def test_dissatisfied_closure(office: Office) -> None:
@@ -426,7 +431,9 @@ def test_overturned_and_late_review_decision(office: Office) -> None:
 
 def test_every_trigger_code_is_exercised(office: Office) -> None:
     seen = {t["code"] for c in office.report["cases"] for t in c["triggers"]}
-    assert seen == set(CODES) - {"integrity"}     # integrity: see the forged-event test
+    # integrity: see the forged-event test; late_entry: the office is a migration batch
+    assert seen == set(CODES) - {"integrity", "late_entry"}
+    assert [b["name"] for b in office.report["migrations"]] == ["paper-2025"]
     assert office.report["integrity"] == {"checked": True, "ok": True, "failures": 0,
                                           "truncated": False, "outside_cases": []}
 
@@ -481,14 +488,13 @@ def test_counts_per_actor_and_unit(office: Office) -> None:
         "office-02": ({"bounced": 1}, 1, [c["bounced"]], 0),
         "registrar-01": ({"late_acceptance": 1}, 1, [c["undecided"]], 0),
         "officer-07": ({"late_reply": 1, "overdue_open": 1, "no_feedback": 1,
-                        "unsigned_closure": 1, "dissatisfied_closure": 1, "reflow": 2,
-                        "overturned": 1}, 8,
-                       sorted(c[k] for k in ("late_reply", "silent", "unsigned", "dissatisfied",
-                                             "early", "desisted", "reviewed")), 1),
+                        "dissatisfied_closure": 1, "reflow": 2, "overturned": 1}, 7,
+                       sorted(c[k] for k in ("late_reply", "silent", "dissatisfied", "early",
+                                             "desisted", "reviewed")), 1),
         "lead-03": ({"late_reply": 1, "overdue_open": 1, "no_feedback": 1,
-                     "dissatisfied_closure": 1, "overturned": 1}, 5,
-                    sorted(c[k] for k in ("late_reply", "silent", "dissatisfied", "reviewed")),
-                    1),
+                     "unsigned_closure": 1, "dissatisfied_closure": 1, "overturned": 1}, 6,
+                    sorted(c[k] for k in ("late_reply", "silent", "unsigned", "dissatisfied",
+                                          "reviewed")), 1),
         "officer-08": ({"overdue_open": 1, "supervision_missed": 1}, 2,
                        sorted([c["overdue"], c["supervised"]]), 0),
         "lead-01": ({"overdue_open": 1, "supervision_missed": 1}, 2,
@@ -555,7 +561,9 @@ def test_csv_and_xlsx_read_back(office: Office, tmp_path: Path) -> None:
     sheets = accountability_sheets(office.report)
     buffer = io.StringIO()
     write_csv(sheets, buffer)
-    found, checks, actors, units, custody = csv_blocks(buffer.getvalue())
+    found, migrations, checks, actors, units, custody = csv_blocks(buffer.getvalue())
+    assert migrations[2][:3] == ["paper-2025", str(office.report["migrations"][0]["events"]),
+                                 str(len(office.case))]
     assert found[0] == ["倒查报告（截至 2025-06-30）"]
     assert found[1] == ["案件编号", "触发事项", "日期", "期限", "超期天数", "责任人", "责任单位",
                         "证据事件", "情况"]
@@ -567,14 +575,14 @@ def test_csv_and_xlsx_read_back(office: Office, tmp_path: Path) -> None:
                          "批评教育", "已结论"]
     assert checks[3][4:8] == ["所长丙", "督办逾期未办结", "#6", "否"]
     assert actors[1][:2] == ["责任人", "单位"] and actors[1][-3:] == ["合计", "案件数", "倒查认定"]
-    assert actors[2][0] == "张三 (officer-07)" and actors[2][-3:] == ["8", "7", "1"]
+    assert actors[2][0] == "张三 (officer-07)" and actors[2][-3:] == ["7", "6", "1"]
     assert units[2][0] == "XX市公安局" and units[2][-2:] == ["8", "8"]
     assert custody[2][:3] == [office.case["late_acc"], "#1", "登记"]
 
     path = tmp_path / "倒查.xlsx"
     write_xlsx(accountability_sheets(office.report, "en"), path)
     book = openpyxl.load_workbook(path)
-    assert book.sheetnames == ["Reverse-check triggers", "Reverse-checks",
+    assert book.sheetnames == ["Reverse-check triggers", "Migration batches", "Reverse-checks",
                                "By responsible actor", "By responsible unit", "Chain of custody"]
     ws = book["Reverse-check triggers"]
     row = next(r for r in ws.iter_rows(min_row=3, values_only=True)
@@ -615,16 +623,22 @@ def test_cli_json_text_and_options(office: Office, tmp_path: Path) -> None:
 # ---- integrity -----------------------------------------------------------------------------------
 
 def test_forged_event_is_an_integrity_trigger_on_its_case(world: World) -> None:
+    world.migration = "paper-2025"   # entered today; the forged events get recorded times
     case = world.accepted_case(handler="officer-07")      # register, accept, assign (#1-#3)
     led = world.ledger
+
+    def minute_after(moment: datetime) -> int:   # recorded as if typed in on time: no late_entry
+        return int(moment.timestamp() * 1_000_000) + 60_000_000
+
     signer = led._checkpoint_signer()
     position = forge(led.store, led.keystore.load("officer-08"), stream=case, action="progress",
                      actor="officer-08", at=t("2025-03-05"),
-                     data={"note": "越权", "follow_up": False}, log_signer=signer)   # #4
+                     data={"note": "越权", "follow_up": False}, log_signer=signer,
+                     recorded_at_us=minute_after(t("2025-03-05")))                  # #4
     stranger = Signer.generate("officer-07")
     forge(led.store, stranger, stream=case, action="progress", actor="officer-07",
           at=t("2025-03-06"), data={"note": "伪造进展", "follow_up": False},
-          log_signer=signer)                                                         # #5
+          log_signer=signer, recorded_at_us=minute_after(t("2025-03-06")))         # #5
     # A well-signed finding citing a wrong hash: verify does not look at cited hashes, the
     # report does (the write path would have refused it).
     inspector = led.keystore.load("inspector-01")
@@ -634,7 +648,8 @@ def test_forged_event_is_an_integrity_trigger_on_its_case(world: World) -> None:
                                        "evidence": [{"stream": case, "seq": 3,
                                                      "hash": "0" * 64}]})]):
         forge(led.store, inspector, stream=case, action=action, actor="inspector-01",
-              at=t("2025-03-10", 9 + n), data=data, log_signer=signer)
+              at=t("2025-03-10", 9 + n), data=data, log_signer=signer,
+              recorded_at_us=minute_after(t("2025-03-10", 9 + n)))
     report = accountability(led.store, date(2025, 3, 31))
     assert report["integrity"]["ok"] is False and report["integrity"]["failures"] == 2
     (found_case,) = report["cases"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 
@@ -143,3 +144,48 @@ def test_keystore_missing_key_is_environment_error(tmp_path) -> None:  # noqa: A
     with pytest.raises(KeyUnavailableError) as info:
         Keystore(tmp_path).load("nobody")
     assert info.value.exit_code == 3
+
+
+def test_strict_parse_demands_utf16_key_order_not_code_point_order() -> None:
+    # U+1F600 sorts before U+FB33 by UTF-16 code units (0xD83D < 0xFB33), after it by code
+    # point: Python's sort_keys order is not RFC 8785's once keys leave the BMP.
+    obj = {**_statement().to_object(), "data": {"\ufb33": 1, "\U0001f600": 2}}
+    code_point = json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    assert code_point.encode() != rfc8785.dumps(obj)
+    with pytest.raises(ValueError, match="canonical"):
+        Statement.from_signed_bytes(EVENT_CONTEXT + code_point.encode())
+    parsed = Statement.from_signed_bytes(EVENT_CONTEXT + rfc8785.dumps(obj))
+    assert parsed.data == obj["data"]
+
+
+@pytest.mark.parametrize("strict", [True, False])
+@pytest.mark.parametrize(("old", "new", "reason"), [
+    (b'"persons":2', b'"persons":2.0', "not an integer"),
+    (b'"persons":2', b'"persons":9007199254740992', "2\\^53"),
+    (b'"seq":1', b'"seq":0', "not positive"),
+    (b'"at":"2025-03-02T09:30:00+08:00"', b'"at":"2025-03-02 09:30:00+08:00"', "form"),
+    (b'"at":"2025-03-02T09:30:00+08:00"', b'"at":"9999-12-31T23:59:59-12:00"', "years"),
+    (b'"at":"2025-03-02T09:30:00+08:00"', b'"at":"2025-03-02T09:30:00+14:30"', "offset"),
+    (b'"summary":"', b'"summary":"\\ud800', "surrogate"),
+    (b'"summary":"', b'"summary":"\xff', "utf-8"),
+    (b'"actor":"registrar-01"', b'"actor":"' + b"r" * 2000 + b'"', "longer than"),
+])
+def test_parse_refuses_out_of_bound_values_in_either_mode(strict: bool, old: bytes, new: bytes,
+                                                         reason: str) -> None:
+    signed = _statement().signed_bytes()
+    assert old in signed
+    with pytest.raises(ValueError, match=reason):
+        Statement.from_signed_bytes(signed.replace(old, new), strict=strict)
+
+
+def test_parse_refuses_deep_nesting_and_huge_statements() -> None:
+    signed = _statement().signed_bytes()
+    deep = signed.replace(b'"persons":2', b'"persons":' + b"[" * 40 + b"]" * 40)
+    with pytest.raises(ValueError, match="nests deeper"):
+        Statement.from_signed_bytes(deep, strict=False)
+    deeper = signed.replace(b'"persons":2', b'"persons":' + b"[" * 200000 + b"]" * 200000)
+    with pytest.raises(ValueError, match="nests deeper"):
+        Statement.from_signed_bytes(deeper, strict=False)
+    huge = signed.replace(b'"summary":"', b'"summary":"' + b"x" * (1 << 20))
+    with pytest.raises(ValueError, match="bytes, more than"):
+        Statement.from_signed_bytes(huge, strict=False)

@@ -1,8 +1,9 @@
 """三签 closure records: every closure defect is reported, on SQLite and PostgreSQL.
 
-Defects the write path refuses (a revoked key, a leader of another unit, a signature after the
-close, a closing without signatures) are forged straight into the store with
-``tests.tamper.forge``, which signs and appends without the authorization checks.
+Defects the write path refuses (a revoked key, a leader of another unit, signatures out of
+order, a signature after the close, a closing without signatures) are forged straight into the
+store with ``tests.tamper.forge``, which signs and appends without the authorization checks.
+tests/test_closure_agreement.py shows that the write path refuses each of them.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -17,14 +19,16 @@ import pytest
 from click.testing import CliRunner, Result
 
 from cli.main import cli
-from ledger.errors import InputError
+from ledger.errors import InputError, TransitionError
 from ledger.verification.closure import (
     PROBLEM_CODES,
     ClosureRecord,
     closed_cases,
     closure_record,
     closure_report,
+    judge_closure,
 )
+from ledger.verification.history import CaseHistory, case_history
 from tests.tamper import forge
 from tests.world import World, t
 
@@ -132,22 +136,31 @@ def test_refusal_then_witnessed_signature_is_valid(world: World) -> None:
     assert record.signatures["petitioner"].opinion == "dissatisfied"
 
 
-# ---- defects the write path admits --------------------------------------------------------------
+# ---- defects the write path admits (with an override) ---------------------------------------
 
 SIGNERS: dict[str, Callable[[World, str], None]] = {
     "attest": attest, "consent": consent, "petitioner": petitioner_signs}
 
 
-@pytest.mark.parametrize("missing", ["attest", "consent", "petitioner"])
-def test_missing_signature_with_override(world: World, missing: str) -> None:
+@pytest.mark.parametrize(("missing", "expected"), [
+    ("attest", ["missing_attest", "missing_consent", "missing_petitioner", "override"]),
+    ("consent", ["missing_consent", "missing_petitioner", "override"]),
+    ("petitioner", ["missing_petitioner", "override"])])
+def test_missing_signature_with_override(world: World, missing: str,
+                                         expected: list[str]) -> None:
+    """The signatures come in order (attest → consent → petitioner), so a missing one leaves
+    the later ones unsigned: writing them is refused."""
     case = replied_case(world)
-    for name, sign in SIGNERS.items():
-        if name != missing:
-            sign(world, case)
+    names = list(SIGNERS)
+    for name in names[:names.index(missing)]:
+        SIGNERS[name](world, case)
+    for name in names[names.index(missing) + 1:]:
+        with pytest.raises(TransitionError, match="attest → consent → petitioner"):
+            SIGNERS[name](world, case)
     close(world, case, override="信访人外出务工，无法联系")
     record = closure_record(world.ledger.store, case)
     assert not record.valid
-    assert codes(record) == [f"missing_{missing}", "override"]
+    assert codes(record) == expected
     role = {"attest": "handler", "consent": "unit_leader", "petitioner": "petitioner"}[missing]
     assert not record.signatures[role].present
     assert record.override_reason == "信访人外出务工，无法联系"
@@ -167,24 +180,160 @@ def test_refusal_and_override(world: World) -> None:
     assert petitioner.opinion is None
 
 
-def test_wrong_order_in_the_log(world: World) -> None:
+def test_transfer_after_signing_voids_attestation_and_consent(world: World) -> None:
+    """Transferred to county-01 after all three signed: station-03's handler and leader no
+    longer answer for it, so their signatures stop counting (and the petitioner's, which
+    followed them, must follow the new ones)."""
     case = replied_case(world)
-    petitioner_signs(world, case, at=day(11))
-    consent(world, case, at=day(11, 10))
-    attest(world, case, at=day(11, 11))
-    close(world, case)
+    attest(world, case)
+    consent(world, case)
+    petitioner_signs(world, case)
+    world.do("assign", case, {"unit": "county-01", "handler": "officer-08"}, by="office-01",
+             at=day(12, 15))
+    close(world, case, override="移交县局后办结")
     record = closure_record(world.ledger.store, case)
+    assert codes(record) == ["missing_attest", "missing_consent", "override"]
+    assert "now assigned to officer-08" in str(record.problems[0])
+    assert "now handled by county-01" in str(record.problems[1])
+    assert record.signatures["handler"].actor == "officer-07"   # shown, but not standing
+
+
+def unchecked(history: CaseHistory) -> CaseHistory:
+    """The history as a reader that did not run ``verify`` holds it: every event good."""
+    return CaseHistory(history.case, [replace(e, signature_ok=True, authorized=True,
+                                              chain_ok=True, problems=(), failures=())
+                                      for e in history.events], None)
+
+
+def test_wrong_order_of_events_that_count(world: World) -> None:
+    """``wrong_order`` for signatures that count but are out of order: what a history judged
+    without ``verify`` (e.g. ``report accountability --no-integrity``) holds after a forgery.
+    Checked, such signatures fail authorization (see below) and never count."""
+    case = replied_case(world)
+    forge_event(world, case, "petitioner_sign", {"form": "key", "opinion": "satisfied"},
+                by="pet-0001", at=day(11))
+    forge_event(world, case, "consent", {}, by="lead-03", at=day(11, 10))
+    forge_event(world, case, "attest", {"evidence": ["d"]}, by="officer-07", at=day(11, 11))
+    forge_event(world, case, "close", {}, by="office-01", at=day(13))
+    record = judge_closure(unchecked(case_history(world.ledger.store, case)))
     assert codes(record) == ["wrong_order", "wrong_order"]
     assert "precedes" in str(record.problems[0])
+    dated = replied_case(world)
+    attest(world, dated, at=day(12))
+    forge_event(world, dated, "consent", {}, by="lead-03", at=day(11))   # recorded after
+    forge_event(world, dated, "petitioner_sign", {"form": "key", "opinion": "satisfied"},
+                by="pet-0001", at=day(12, 11))
+    forge_event(world, dated, "close", {}, by="office-01", at=day(13))
+    record = judge_closure(unchecked(case_history(world.ledger.store, dated)))
+    assert codes(record) == ["wrong_order"]
+    assert "dated" in str(record.problems[0])
 
 
-def test_wrong_order_by_business_time(world: World) -> None:
+# ---- forged defects (injected past the write path) -----------------------------------------
+# No write builds on an event that fails verification, so everything after the first forged
+# event is forged too. A failing event counts for nothing: later events are judged without it.
+
+def test_signatures_out_of_order(world: World) -> None:
+    case = replied_case(world)
+    forge_event(world, case, "petitioner_sign", {"form": "key", "opinion": "satisfied"},
+                by="pet-0001", at=day(11))
+    forge_event(world, case, "consent", {}, by="lead-03", at=day(11, 10))
+    forge_event(world, case, "attest", {"evidence": ["答复书-001"]}, by="officer-07",
+                at=day(11, 11))
+    forge_event(world, case, "close", {}, by="office-01", at=day(13))
+    record = closure_record(world.ledger.store, case)
+    # Only the attestation counts; the consent and the petitioner's signature were not
+    # authorized when they came, nor was the closing.
+    assert codes(record) == ["missing_consent", "missing_petitioner", "unauthorized",
+                             "unauthorized", "bad_close"]
+    assert "attest → consent → petitioner" in str(record.problems[2])
+    assert (record.signatures["unit_leader"].present,
+            record.signatures["unit_leader"].authorized) == (True, False)
+
+
+def test_consent_dated_before_the_attestation(world: World) -> None:
     case = replied_case(world)
     attest(world, case, at=day(12))
-    consent(world, case, at=day(11))      # recorded after, but dated before the attestation
-    petitioner_signs(world, case, at=day(12, 11))
-    close(world, case)
-    assert codes(closure_record(world.ledger.store, case)) == ["wrong_order"]
+    forge_event(world, case, "consent", {}, by="lead-03", at=day(11))   # recorded after
+    forge_event(world, case, "close", {}, by="office-01", at=day(13))
+    record = closure_record(world.ledger.store, case)
+    assert codes(record) == ["missing_consent", "missing_petitioner", "unauthorized",
+                             "bad_close"]
+    assert "before the handler attestation" in str(record.problems[2])
+
+
+def test_signature_by_revoked_key(world: World) -> None:
+    case = replied_case(world)
+    attest(world, case)
+    world.ledger.revoke_key("lead-03", reason="证书遗失", as_actor="admin-01", at=day(11))
+    position = forge_event(world, case, "consent", {}, by="lead-03", at=day(11, 10))
+    forge_event(world, case, "close", {}, by="office-01", at=day(13))
+    record = closure_record(world.ledger.store, case)
+    leader = record.signatures["unit_leader"]
+    assert (leader.position, leader.verified, leader.signature_ok) == (position, False, False)
+    assert codes(record) == ["missing_consent", "missing_petitioner", "bad_signature",
+                             "bad_close"]
+    assert "revoked" in str(record.problems[2])
+
+
+def test_unit_leader_of_another_unit(world: World) -> None:
+    case = replied_case(world)           # handled by station-03
+    attest(world, case)
+    forge_event(world, case, "consent", {}, by="lead-01", at=day(11, 10))   # leads county-01
+    forge_event(world, case, "close", {}, by="office-01", at=day(13))
+    record = closure_record(world.ledger.store, case)
+    leader = record.signatures["unit_leader"]
+    assert (leader.actor, leader.signature_ok, leader.authorized) == ("lead-01", True, False)
+    assert codes(record) == ["missing_consent", "missing_petitioner", "unauthorized",
+                             "bad_close"]
+    assert "station-03" in str(record.problems[2])
+
+
+def test_handler_not_assigned(world: World) -> None:
+    case = replied_case(world)
+    forge_event(world, case, "attest", {"evidence": ["伪造"]}, by="officer-08", at=day(11))
+    forge_event(world, case, "close", {}, by="office-01", at=day(13))
+    record = closure_record(world.ledger.store, case)
+    assert codes(record) == ["missing_attest", "missing_consent", "missing_petitioner",
+                             "unauthorized", "bad_close"]
+    assert record.signatures["handler"].actor == "officer-08"
+
+
+def test_witnessed_signature_without_document_digest(world: World) -> None:
+    case = replied_case(world)
+    attest(world, case)
+    consent(world, case)
+    forge_event(world, case, "petitioner_sign", {"form": "witnessed", "opinion": "satisfied"},
+                by="registrar-01", at=day(12))
+    forge_event(world, case, "close", {"override_reason": "扫描件待补"}, by="office-01",
+                at=day(13))
+    record = closure_record(world.ledger.store, case)
+    # Checked, the schema refuses it (check 1), so it is no signature; unchecked, the rule
+    # itself names the missing digest.
+    assert codes(record) == ["missing_petitioner", "bad_signature", "override"]
+    assert "document_sha256" in str(record.problems[1])
+    assert codes(judge_closure(unchecked(case_history(world.ledger.store, case)))) == \
+        ["no_document", "override"]
+
+
+def test_signature_recorded_after_the_close(world: World) -> None:
+    case = replied_case(world)
+    attest(world, case)
+    consent(world, case)
+    close(world, case, override="信访人外出")
+    forge_event(world, case, "petitioner_sign", {"form": "key", "opinion": "satisfied"},
+                by="pet-0001", at=day(14))
+    record = closure_record(world.ledger.store, case)
+    assert codes(record) == ["missing_petitioner", "after_close", "override"]
+
+
+def test_closing_without_signatures_and_without_override(world: World) -> None:
+    case = replied_case(world)
+    forge_event(world, case, "close", {}, by="office-01", at=day(13))
+    record = closure_record(world.ledger.store, case)
+    assert codes(record) == ["missing_attest", "missing_consent", "missing_petitioner",
+                             "bad_close"]
+    assert "三签" in str(record.problems[-1])
 
 
 def test_reopen_starts_a_new_cycle(world: World) -> None:
@@ -215,73 +364,6 @@ def test_unclosed_case(world: World) -> None:
 def test_unknown_case_is_input_error(world: World) -> None:
     with pytest.raises(InputError):
         closure_record(world.ledger.store, "XF-2025-999999")
-
-
-# ---- forged defects (injected past the write path) -----------------------------------------
-
-def test_signature_by_revoked_key(world: World) -> None:
-    case = replied_case(world)
-    attest(world, case)
-    world.ledger.revoke_key("lead-03", reason="证书遗失", as_actor="admin-01", at=day(11))
-    position = forge_event(world, case, "consent", {}, by="lead-03", at=day(11, 10))
-    petitioner_signs(world, case)
-    close(world, case)
-    record = closure_record(world.ledger.store, case)
-    leader = record.signatures["unit_leader"]
-    assert (leader.position, leader.verified, leader.signature_ok) == (position, False, False)
-    assert codes(record) == ["bad_signature"]
-    assert "revoked" in str(record.problems[0])
-
-
-def test_unit_leader_of_another_unit(world: World) -> None:
-    case = replied_case(world)           # handled by station-03
-    attest(world, case)
-    forge_event(world, case, "consent", {}, by="lead-01", at=day(11, 10))   # leads county-01
-    petitioner_signs(world, case)
-    close(world, case)
-    record = closure_record(world.ledger.store, case)
-    leader = record.signatures["unit_leader"]
-    assert (leader.actor, leader.signature_ok, leader.authorized) == ("lead-01", True, False)
-    assert codes(record) == ["unauthorized"]
-    assert "station-03" in str(record.problems[0])
-
-
-def test_handler_not_assigned(world: World) -> None:
-    case = replied_case(world)
-    forge_event(world, case, "attest", {"evidence": ["伪造"]}, by="officer-08", at=day(11))
-    consent(world, case)
-    petitioner_signs(world, case)
-    close(world, case)
-    assert codes(closure_record(world.ledger.store, case)) == ["unauthorized"]
-
-
-def test_witnessed_signature_without_document_digest(world: World) -> None:
-    case = replied_case(world)
-    attest(world, case)
-    consent(world, case)
-    forge_event(world, case, "petitioner_sign", {"form": "witnessed", "opinion": "satisfied"},
-                by="registrar-01", at=day(12))
-    close(world, case)
-    assert codes(closure_record(world.ledger.store, case)) == ["no_document"]
-
-
-def test_signature_recorded_after_the_close(world: World) -> None:
-    case = replied_case(world)
-    consent(world, case)
-    petitioner_signs(world, case)
-    close(world, case, override="承办人出差")
-    forge_event(world, case, "attest", {"evidence": ["补签"]}, by="officer-07", at=day(14))
-    record = closure_record(world.ledger.store, case)
-    assert codes(record) == ["missing_attest", "after_close", "override"]
-
-
-def test_closing_without_signatures_and_without_override(world: World) -> None:
-    case = replied_case(world)
-    forge_event(world, case, "close", {}, by="office-01", at=day(13))
-    record = closure_record(world.ledger.store, case)
-    assert codes(record) == ["missing_attest", "missing_consent", "missing_petitioner",
-                             "bad_close"]
-    assert "三签" in str(record.problems[-1])
 
 
 def test_report_lists_every_closed_case(world: World) -> None:

@@ -212,16 +212,16 @@ def test_a_concurrent_runner_never_applies_an_event_twice(world: World,
     _cases(world, 4)
     catch_up(store)
     _cases(world, 2)
-    real_fold, raced = runner.fold_entries, []
+    real_fold, raced = runner.fold_events, []
 
     def fold_then_race(*args: Any) -> None:
         real_fold(*args)
         if not raced:   # another runner commits while this one holds a folded batch
             raced.append(1)
-            monkeypatch.setattr(runner, "fold_entries", real_fold)
+            monkeypatch.setattr(runner, "fold_events", real_fold)
             catch_up(store)
 
-    monkeypatch.setattr(runner, "fold_entries", fold_then_race)
+    monkeypatch.setattr(runner, "fold_events", fold_then_race)
     result = catch_up(store)
     assert raced and result.applied == 0 and result.position == store.max_position()
     raced_rows = rm.snapshot(store)

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ledger import Ledger
+from ledger.writing.service import Command
 
 CST = timezone(timedelta(hours=8))
 ORIGIN = "test.example/ledger"
@@ -39,9 +40,13 @@ class World:
     ledger: Ledger
     url: str
     keystore: Path
+    migration: str | None = None   # set: writes are marked as this migration batch (补录)
 
     def do(self, action: str, case: str | None, data: dict[str, Any] | None = None, *,
            by: str, at: datetime) -> Any:
+        if self.migration is not None:
+            command = Command(action, case, data or {}, by, at, migration=self.migration)
+            return self.ledger.execute_many([command])[0]
         return self.ledger.execute(action, case, data or {}, as_actor=by, at=at)
 
     def register(self, at: datetime, petitioner: str = "pet-0001", **extra: Any) -> str:

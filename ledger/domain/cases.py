@@ -3,6 +3,10 @@
 ``check_action`` raises :class:`CaseViolation` (``forbidden`` for authorization, otherwise an
 illegal transition) and is used both when writing and when verifying, so the ledger is re-checked
 by exactly the rules that admitted it. ``apply_action`` folds an admitted event into the state.
+
+:func:`closure_problems` is the one definition of the three-signature rule (三签): ``close``
+applies it on write and ``ledger.verification.closure`` applies it when judging a closure, so
+the two cannot disagree.
 """
 
 from __future__ import annotations
@@ -20,9 +24,35 @@ PROGRESS_ACTIONS = ("progress",)
 
 
 class CaseViolation(Exception):
-    def __init__(self, message: str, *, forbidden: bool = False) -> None:
+    def __init__(self, message: str, *, forbidden: bool = False,
+                 problems: list[tuple[str, str]] | None = None) -> None:
         super().__init__(message)
         self.forbidden = forbidden
+        self.problems = tuple(problems or ())   # a refused close: the 三签 rule's problems
+
+
+@dataclass(frozen=True, slots=True)
+class Signed:
+    """Facts about one closure signature (三签) that the rule needs, not the event itself.
+
+    ``handler`` and ``unit`` are the case's assigned handler and handling unit when it was
+    given: an attestation stands only while its handler is still the one assigned, a consent
+    only while the case stays with that unit. That the signer *was* that handler, that unit's
+    leader, or the case's petitioner is the signature event's own authorization verdict
+    (``check_action`` when written, re-judged by ``verify`` and the case history), so the rule
+    never depends on ``actor``, which a caller may leave out.
+    """
+
+    seq: int
+    at: datetime
+    actor: str | None = None
+    handler: str | None = None     # attest: the handler assigned then
+    unit: str | None = None        # attest, consent: the handling unit then
+    form: str | None = None        # petitioner_sign: key / witnessed / refused
+    document_sha256: str | None = None
+
+    def name(self, what: str) -> str:
+        return f"{what} #{self.seq}" + (f" by {self.actor}" if self.actor else "")
 
 
 @dataclass(slots=True)
@@ -44,10 +74,11 @@ class CaseState:
     extension_days: int = 0
     replied: bool = False
     reply_served: date | None = None
-    attested_by: str | None = None
-    consented_by: str | None = None
-    petitioner_signed: str | None = None   # form: key / witnessed (refusals do not count)
-    refused: bool = False
+    # The current cycle's closure signatures (since the latest reply; a reopen starts anew)
+    attest: Signed | None = None
+    consent: Signed | None = None
+    petition: Signed | None = None         # the petitioner's own or witnessed signature
+    refusal: Signed | None = None          # the latest recorded refusal (拒签)
     closed_at: datetime | None = None
     desisted: bool = False
     review_stage: str | None = None        # "<level>_requested" / "<level>_decided"
@@ -55,6 +86,7 @@ class CaseState:
     review_changed: bool = False
     final: bool = False
     reverse_check_open: bool = False
+    last_seq: int = 0                      # the seq of the latest event folded in
 
     @property
     def closed(self) -> bool:
@@ -246,15 +278,26 @@ def _attest(case, data, signer, at, directory, lookup) -> None:
     _need_open(case)
     _need_handler(case, signer)
     _need_reply(case)
-    if case.attested_by:
-        raise CaseViolation("the resolution is already attested")
+    if _standing_attest(case) is not None:
+        raise CaseViolation("the resolution is already attested by the assigned handler")
 
 
 def _consent(case, data, signer, at, directory, lookup) -> None:
     _need_open(case)
     _need_unit_leader(case, signer)
     _need_reply(case)
-    if case.consented_by:
+    if directory.policy.rules < 2:   # rules v1: the signatures in any order
+        if case.consent is not None and case.consent.unit == case.unit:
+            raise CaseViolation("the unit leader has already consented")
+        return
+    attest = _standing_attest(case)
+    if attest is None:
+        raise CaseViolation("the unit leader consents after the handler's attestation "
+                            f"({ORDER}); {_attest_missing(case)}")
+    if at < attest.at:
+        raise CaseViolation(f"the consent would be dated {at.isoformat()}, before the handler "
+                            f"attestation #{attest.seq} ({attest.at.isoformat()}); {ORDER}")
+    if _standing_consent(case) is not None:
         raise CaseViolation("the unit leader has already consented")
 
 
@@ -266,21 +309,146 @@ def _petitioner_sign(case, data, signer, at, directory, lookup) -> None:
     elif "registrar" not in signer.roles:
         raise _forbid("witnessed signatures and refusals are recorded by a registrar")
     _need_reply(case)
-    if case.petitioner_signed:
+    if _standing_petition(case) is not None:
         raise CaseViolation("the petitioner has already signed")
+    if data["form"] == "refused" or directory.policy.rules < 2:
+        return   # a refusal is no signature, so it has no place in the order (nor in rules v1)
+    consent = _standing_consent(case)
+    if consent is None:
+        raise CaseViolation("the petitioner signs after the unit leader's consent "
+                            f"({ORDER}); {_consent_missing(case)}")
+    if at < consent.at:
+        raise CaseViolation(f"the signature would be dated {at.isoformat()}, before the unit "
+                            f"leader consent #{consent.seq} ({consent.at.isoformat()}); {ORDER}")
 
 
 def _close(case, data, signer, at, directory, lookup) -> None:
     _need_open(case)
     _need_accepted(case)
     _need_reply(case)
-    missing = [name for name, present in (("handler attestation", case.attested_by),
-                                          ("unit leader consent", case.consented_by),
-                                          ("petitioner signature", case.petitioner_signed))
-               if not present]
-    if missing and not data.get("override_reason"):
-        raise CaseViolation("closing needs the three signatures (三签); missing: "
-                            + ", ".join(missing) + ". Record an override_reason to close anyway")
+    problems = closure_problems(case, at) if directory.policy.rules >= 2 else [
+        (f"missing_{name}", f"no {SIGNATURE_NAMES[action]}") for action, name, present in (
+            ("attest", "attest", case.attest), ("consent", "consent", case.consent),
+            ("petitioner_sign", "petitioner", case.petition)) if present is None]
+    if problems and not data.get("override_reason"):
+        raise CaseViolation(
+            "closing needs the three signatures (三签) standing, in the order "
+            f"{ORDER}, none dated after the closing: "
+            + "; ".join(f"{code}: {detail}" for code, detail in problems)
+            + ". Record an override_reason to close anyway", problems=problems)
+
+
+# ---- the three-signature rule (三签, domain.md "The life of a case" 9-10) -----------------------
+
+ORDER = "attest → consent → petitioner"
+SIGNATURE_NAMES = {"attest": "handler attestation", "consent": "unit leader consent",
+                   "petitioner_sign": "petitioner signature"}
+ClosureProblems = list[tuple[str, str]]   # (code, detail); codes as in verification.closure
+
+
+def _standing_attest(case: CaseState) -> Signed | None:
+    """The attestation that counts: given by the handler still assigned."""
+    attest = case.attest
+    return attest if attest is not None and attest.handler == case.handler else None
+
+
+def _follows(later: Signed | None, earlier: Signed) -> Signed | None:
+    """``later`` if it comes after ``earlier`` in the log and in business time."""
+    if later is None or later.seq < earlier.seq or later.at < earlier.at:
+        return None
+    return later
+
+
+def _standing_consent(case: CaseState) -> Signed | None:
+    """The consent that counts: for the unit now handling the case, after the attestation."""
+    attest = _standing_attest(case)
+    consent = case.consent
+    if attest is None or consent is None or consent.unit != case.unit:
+        return None
+    return _follows(consent, attest)
+
+
+def _standing_petition(case: CaseState) -> Signed | None:
+    """The petitioner's signature that counts: after the standing consent, and a witnessed
+    one with its document's digest."""
+    consent, petition = _standing_consent(case), case.petition
+    if consent is None or (petition is not None and petition.form == "witnessed"
+                           and not petition.document_sha256):
+        return None
+    return _follows(petition, consent)
+
+
+def _attest_missing(case: CaseState) -> str:
+    attest = case.attest
+    if attest is None:
+        return "there is no handler attestation since the latest reply (答复)"
+    return (f"the {attest.name('handler attestation')} was given while {attest.handler} was "
+            f"the assigned handler; the case is now assigned to {case.handler or 'nobody'}, "
+            "who has not attested")
+
+
+def _consent_missing(case: CaseState) -> str:
+    consent = case.consent
+    if consent is not None and consent.unit != case.unit:
+        return (f"the {consent.name('unit leader consent')} was given for {consent.unit}; the "
+                f"case is now handled by {case.unit or 'no unit'}, whose leader has not consented")
+    if _standing_attest(case) is None:
+        return _attest_missing(case)
+    if consent is None:
+        return "there is no unit leader consent since the latest reply (答复)"
+    return f"the {consent.name('unit leader consent')} does not follow the handler attestation"
+
+
+def closure_problems(case: CaseState, close_at: datetime) -> ClosureProblems:
+    """Why closing ``case`` at ``close_at`` breaks the three-signature rule (empty: it holds).
+
+    The rule (domain.md 9-10; the seed's 三个必须): in the current cycle (since the latest reply,
+    a reopen starting a new one) the assigned handler's attestation, the consent of the unit now
+    handling the case and the petitioner's own or witnessed signature (with the document's
+    SHA-256) are present, in the order attest → consent → petitioner by log order and business
+    time, none dated after the closing. A refusal (拒签) never counts. Whether each signature
+    event verifies and was authorized is judged per event, not here.
+    """
+    problems: ClosureProblems = []
+    if not case.replied:
+        problems.append(("no_reply", "there is no reply (答复) before this closing"))
+    attest = _standing_attest(case)
+    if attest is None:
+        problems.append(("missing_attest", _attest_missing(case)))
+    consent = case.consent
+    if consent is None or consent.unit != case.unit:
+        problems.append(("missing_consent", "there is no unit leader consent since the latest "
+                         "reply (答复)" if consent is None else _consent_missing(case)))
+        consent = None
+    petition = case.petition
+    if petition is None:
+        if case.refusal is not None:
+            refusal = case.refusal
+            by = f" by {refusal.actor}" if refusal.actor else ""
+            problems.append(("refused", f"the petitioner refused to sign (拒签), recorded{by} "
+                             f"(#{refusal.seq}); a refusal is not a signature"))
+        else:
+            problems.append(("missing_petitioner", "there is no petitioner signature since the "
+                             "latest reply (答复)"))
+    elif petition.form == "witnessed" and not petition.document_sha256:
+        problems.append(("no_document", f"the witnessed {petition.name('petitioner signature')}"
+                         " carries no SHA-256 of the signed document"))
+    present = [(action, sig) for action, sig in (("attest", attest), ("consent", consent),
+                                                 ("petitioner_sign", petition)) if sig]
+    for action, sig in present:
+        if sig.at > close_at:
+            problems.append(("after_close", f"the {sig.name(SIGNATURE_NAMES[action])} is dated "
+                             f"{sig.at.isoformat()}, after the closing at "
+                             f"{close_at.isoformat()}"))
+    for (first, a), (second, b) in zip(present, present[1:], strict=False):
+        if b.seq < a.seq:
+            problems.append(("wrong_order", f"the {SIGNATURE_NAMES[second]} (#{b.seq}) precedes "
+                             f"the {SIGNATURE_NAMES[first]} (#{a.seq})"))
+        elif b.at < a.at:
+            problems.append(("wrong_order", f"the {SIGNATURE_NAMES[second]} is dated "
+                             f"{b.at.isoformat()}, before the {SIGNATURE_NAMES[first]} "
+                             f"({a.at.isoformat()})"))
+    return problems
 
 
 def _desist(case, data, signer, at, directory, lookup) -> None:
@@ -339,12 +507,20 @@ def _check_reverse_check(case: CaseState, action: str, data: dict[str, Any],
 
 
 def apply_action(case: CaseState | None, case_no: str, action: str, data: dict[str, Any],
-                 at: datetime) -> CaseState:
-    """Fold one admitted event into the case state (returns the same object when it exists)."""
+                 at: datetime, *, seq: int | None = None, actor: str | None = None
+                 ) -> CaseState:
+    """Fold one admitted event into the case state (returns the same object when it exists).
+
+    ``seq`` defaults to the one after the last event folded (right when every event of the
+    stream is folded in order); ``actor`` is kept with the closure signatures for messages only.
+    """
+    if seq is None:
+        seq = case.last_seq + 1 if case is not None and action != "register" else 1
     if action == "register":
         return CaseState(case=case_no, registered_at=at, petitioner=data["petitioner"],
-                         repeat_of=tuple(data.get("repeat_of", ())))
+                         repeat_of=tuple(data.get("repeat_of", ())), last_seq=seq)
     assert case is not None
+    case.last_seq = seq
     day = business_date(at)
     if action == "accept":
         case.decision = data["decision"]
@@ -363,15 +539,18 @@ def apply_action(case: CaseState | None, case_no: str, action: str, data: dict[s
     elif action == "reply":
         case.replied = True
         case.reply_served = business_date(datetime.fromisoformat(data["served_at"]))
+        case.attest = case.consent = case.petition = case.refusal = None   # a new cycle
     elif action == "attest":
-        case.attested_by = "attested"
+        case.attest = Signed(seq, at, actor, handler=case.handler, unit=case.unit)
     elif action == "consent":
-        case.consented_by = "consented"
+        case.consent = Signed(seq, at, actor, unit=case.unit)
     elif action == "petitioner_sign":
+        signed = Signed(seq, at, actor, form=data["form"],
+                        document_sha256=data.get("document_sha256"))
         if data["form"] == "refused":
-            case.refused = True
+            case.refusal = signed
         else:
-            case.petitioner_signed = data["form"]
+            case.petition = signed
     elif action == "close":
         case.closed_at = at
     elif action == "desist":
@@ -389,8 +568,7 @@ def apply_action(case: CaseState | None, case_no: str, action: str, data: dict[s
         case.closed_at = None
         case.replied = False
         case.reply_served = None
-        case.attested_by = case.consented_by = case.petitioner_signed = None
-        case.refused = False
+        case.attest = case.consent = case.petition = case.refusal = None
         case.review_changed = False
         case.extension_days = 0
         case.handling_start = day

@@ -44,10 +44,6 @@ class KeyRecord:
     valid_from: int
     revoked_at: int | None = None
 
-    def valid_at(self, position: int) -> bool:
-        return self.valid_from < position and (self.revoked_at is None
-                                               or position <= self.revoked_at)
-
 
 @dataclass
 class Directory:
@@ -129,7 +125,7 @@ class Directory:
         if action == "init":
             self.origin = data["origin"]
             self.log_key = bytes.fromhex(data["log_key"])
-            self.policy = Policy.from_data(data["policy"])
+            self.policy = Policy.recorded(data["policy"])
             admin_key = self._add_key(data["admin"], bytes.fromhex(data["admin_key"]), position)
             self.actors[data["admin"]] = Actor(data["admin"], data["admin_name"], None,
                                                frozenset({"admin"}), False, admin_key)

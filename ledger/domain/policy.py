@@ -39,6 +39,29 @@ DEFAULT_PERMISSIONS: dict[str, tuple[str, ...]] = {
 }
 
 
+class PolicyError(InputError, ValueError):
+    """A policy setting is unknown, of the wrong type or out of bounds. An InputError for
+    writers (exit 2); a ValueError too, so a verifier reading a hostile init event reports a
+    check-1 failure instead of crashing (issue 9, "Verifiers never crash")."""
+
+
+# Bounds on every policy number: an absurd value (10^30 seconds of clock tolerance) would
+# overflow timedelta, and a huge day count would push deadlines past datetime's year 9999.
+# With business dates bounded to 1970-2199 (schemas/bounds.py) no deadline can overflow.
+MAX_POLICY_DAYS = 3650                      # any period in days: at most ten years
+MAX_CLOCK_TOLERANCE_SECONDS = 86400         # at most one day
+_INT_BOUNDS = {"clock_tolerance_seconds": MAX_CLOCK_TOLERANCE_SECONDS}   # others: days
+MAX_CATEGORIES = 1000
+MAX_NAME_CHARS = 200                        # a category, role or action name
+
+
+#: The version of the case rules (ledger/domain/cases.py) new ledgers are written under. Events
+#: are judged by the rules their ledger's init event records, so ledgers written by an earlier
+#: release keep verifying: 1 = the first release (three closure signatures in any order);
+#: 2 = the three-signature order attest → consent → petitioner, enforced on write and verify.
+RULES_VERSION = 2
+
+
 @dataclass(frozen=True)
 class Policy:
     acceptance_days: int = 15
@@ -48,6 +71,10 @@ class Policy:
     review_decision_days: int = 30
     day_counting: str = "calendar"   # or "working": PRC statutory working days
     clock_tolerance_seconds: int = 300
+    # 补录: an event recorded more than this many days after its business time is a
+    # late_entry trigger (older ledgers' init policy lacks the key: the default applies)
+    late_entry_days: int = 3
+    rules: int = RULES_VERSION
     categories: tuple[str, ...] = DEFAULT_CATEGORIES
     permissions: dict[str, tuple[str, ...]] = field(
         default_factory=lambda: dict(DEFAULT_PERMISSIONS))
@@ -55,10 +82,26 @@ class Policy:
     def __post_init__(self) -> None:
         for f in fields(self):
             value = getattr(self, f.name)
-            if f.type == "int" and (not isinstance(value, int) or value < 0):
-                raise InputError(f"policy value {f.name} must be a non-negative integer")
+            if f.type == "int":
+                bound = _INT_BOUNDS.get(f.name, MAX_POLICY_DAYS)
+                if type(value) is not int or not 0 <= value <= bound:   # bool is no int here
+                    raise PolicyError(f"policy value {f.name} must be an integer in "
+                                      f"0..{bound}, not {value!r:.40}")
         if self.day_counting not in ("calendar", "working"):
-            raise InputError("policy day_counting must be 'calendar' or 'working'")
+            raise PolicyError("policy day_counting must be 'calendar' or 'working'")
+        if type(self.categories) not in (list, tuple) or len(self.categories) > MAX_CATEGORIES \
+                or not all(_is_name(c) for c in self.categories):
+            raise PolicyError(f"policy categories must be a list of at most {MAX_CATEGORIES} "
+                              "names")
+        if type(self.permissions) is not dict or len(self.permissions) > MAX_CATEGORIES or \
+                not all(_is_name(role) and type(acts) in (list, tuple)
+                        and len(acts) <= MAX_CATEGORIES and all(_is_name(a) for a in acts)
+                        for role, acts in self.permissions.items()):
+            raise PolicyError("policy permissions must map role names to lists of action names")
+        # Frozen: normalize lists given by callers to the tuples the rest of the code expects.
+        object.__setattr__(self, "categories", tuple(self.categories))
+        object.__setattr__(self, "permissions",
+                           {role: tuple(acts) for role, acts in self.permissions.items()})
 
     def to_data(self) -> dict[str, Any]:
         data = asdict(self)
@@ -68,19 +111,32 @@ class Policy:
 
     @classmethod
     def from_data(cls, data: dict[str, Any]) -> Policy:
+        """A policy from its data (the init event's, or a policy file's); PolicyError for an
+        unknown setting or any value of the wrong type or out of bounds."""
+        if type(data) is not dict:
+            raise PolicyError("the policy is not a table of settings")
         known = {f.name for f in fields(cls)}
         unknown = set(data) - known
         if unknown:
-            raise InputError(f"unknown policy settings: {', '.join(sorted(unknown))}",
-                             f"Known settings: {', '.join(sorted(known))}.")
+            names = ", ".join(sorted(str(name)[:40] for name in unknown)[:5])
+            raise PolicyError(f"unknown policy settings: {names}",
+                              f"Known settings: {', '.join(sorted(known))}.")
         values = dict(data)
-        if "categories" in values:
-            values["categories"] = tuple(values["categories"])
         if "permissions" in values:
-            merged = dict(DEFAULT_PERMISSIONS)
-            merged.update({r: tuple(a) for r, a in values["permissions"].items()})
-            values["permissions"] = merged
+            given = values["permissions"]
+            if type(given) is not dict:
+                raise PolicyError("policy permissions must map role names to lists of "
+                                  "action names")
+            values["permissions"] = {**DEFAULT_PERMISSIONS, **given}   # checked by __post_init__
         return cls(**values)
+
+    @classmethod
+    def recorded(cls, data: dict[str, Any]) -> Policy:
+        """The policy an init event records: one without a rules version was written by the
+        first release, and is judged by its rules."""
+        if type(data) is dict and "rules" not in data:
+            data = {**data, "rules": 1}
+        return cls.from_data(data)
 
     def may(self, roles: frozenset[str] | set[str], action: str) -> bool:
         return any(action in self.permissions.get(role, ()) for role in roles)
@@ -93,18 +149,35 @@ class Policy:
     def handling_due(self, start: date, extension_days: int = 0) -> date:
         """Acceptance (or reopening) date + the handling period + approved extensions; the
         extension is granted in calendar days whatever the counting rule."""
-        return self.add_days(start, self.handling_days) + timedelta(days=extension_days)
+        return _saturating_add(self.add_days(start, self.handling_days), extension_days)
 
     def add_days(self, start: date, days: int) -> date:
         """The date ``days`` counted days after ``start`` under the policy's counting rule."""
         if self.day_counting == "calendar":
-            return start + timedelta(days=days)
-        return _add_working_days(start, days)
+            return _saturating_add(start, days)
+        # Policy periods are at most MAX_POLICY_DAYS; the clamp only bounds the loop.
+        return _add_working_days(start, min(days, MAX_POLICY_DAYS))
+
+
+def _saturating_add(start: date, days: int) -> date:
+    """``start + days``, or date.max where that would leave the calendar. Bounded inputs never
+    get near it; only a stream of forged events (thousands of extensions, each already failing
+    verification) could, and a deadline past year 9999 is never missed anyway."""
+    try:
+        return start + timedelta(days=days)
+    except OverflowError:
+        return date.max if days > 0 else date.min
 
 
 def business_date(moment: datetime) -> date:
-    """The calendar date of a business time in Asia/Shanghai."""
-    return moment.astimezone(SHANGHAI).date()
+    """The calendar date of a business time in Asia/Shanghai.
+
+    ValueError (not OverflowError) for a time whose conversion leaves datetime's range; times
+    accepted by the parsers (schemas/bounds.py) never do."""
+    try:
+        return moment.astimezone(SHANGHAI).date()
+    except OverflowError:
+        raise ValueError(f"time {moment.isoformat()} is outside the supported calendar") from None
 
 
 @lru_cache(maxsize=4096)
@@ -122,10 +195,16 @@ def _add_working_days(start: date, days: int) -> date:
     day = start
     counted = 0
     while counted < days:
+        if day == date.max:
+            return day   # see _saturating_add
         day += timedelta(days=1)
         if _is_workday(day):
             counted += 1
     return day
+
+
+def _is_name(value: Any) -> bool:
+    return type(value) is str and 0 < len(value) <= MAX_NAME_CHARS
 
 
 def load_policy_file(path: str | Path) -> Policy:
@@ -136,6 +215,8 @@ def load_policy_file(path: str | Path) -> Policy:
         raise InputError(f"policy file {path} not found") from None
     except tomllib.TOMLDecodeError as exc:
         raise InputError(f"policy file {path} is not valid TOML: {exc}") from None
+    if type(data.get("deadlines", {})) is not dict:
+        raise PolicyError(f"policy file {path}: [deadlines] must be a table")
     flat = dict(data.get("deadlines", {}))
     for key in ("categories", "permissions", "day_counting", "clock_tolerance_seconds"):
         if key in data:

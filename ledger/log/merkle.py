@@ -25,6 +25,7 @@ __all__ = [
     "EMPTY_ROOT",
     "HASH_SIZE",
     "CompactRange",
+    "InclusionChecker",
     "NodeGetter",
     "consistency_proof",
     "inclusion_proof",
@@ -347,3 +348,87 @@ def verify_consistency(
         sn >>= 1
     # 7.
     return fr == old_root and sr == new_root and sn == 0
+
+
+class InclusionChecker:
+    """Checks many leaves against one signed tree head, cheaply.
+
+    Every complete perfect subtree node on a verified audit path is remembered as proven (it
+    hashes up to the signed root). A later leaf climbs through stored siblings only until it
+    meets a proven node, so checking the k events of one case costs O(k + log n) node reads
+    instead of O(k log n). Stored nodes are never trusted: a node is proven only by a path
+    that reaches ``root``.
+    """
+
+    def __init__(self, size: int, root: bytes, get: NodeGetter) -> None:
+        self.size = size
+        self.root = root
+        self.get = get
+        self._proven: dict[tuple[int, int], bytes] = {}
+
+    def includes(self, index: int, leaf: bytes) -> bool:
+        """Whether ``leaf`` (a leaf hash) is leaf ``index`` of the tree (never raises on bad
+        stored nodes: a missing or malformed node is a failed proof)."""
+        if not 0 <= index < self.size or len(leaf) != HASH_SIZE:
+            return False
+        try:
+            return self._includes(index, leaf)
+        except (ValueError, LookupError, TypeError):
+            return False
+        except Exception as exc:  # noqa: BLE001 - the node getter's own errors (storage)
+            if type(exc).__name__ in ("StorageError", "LedgerError"):
+                return False
+            raise
+
+    def _includes(self, index: int, leaf: bytes) -> bool:
+        level, idx, node = 0, index, leaf
+        climbed: dict[tuple[int, int], bytes] = {}
+        while True:
+            known = self._proven.get((level, idx))
+            if known is not None:
+                if known != node:
+                    return False
+                self._proven.update(climbed)   # they hash up to a proven node
+                return True
+            climbed[(level, idx)] = node
+            parent = idx >> 1
+            if (parent + 1) << (level + 1) > self.size:
+                break   # the parent is not a complete perfect subtree: prove the whole path
+            sibling = self.get(level, idx ^ 1)
+            node = node_hash(sibling, node) if idx & 1 else node_hash(node, sibling)
+            level, idx = level + 1, parent
+        proof = inclusion_proof(index, self.size, self.get)
+        proven = _verified_path(leaf, index, self.size, proof, self.root)
+        if proven is None:
+            return False
+        self._proven.update(proven)
+        return True
+
+
+def _verified_path(leaf: bytes, index: int, size: int, proof: Sequence[bytes],
+                   root: bytes) -> dict[tuple[int, int], bytes] | None:
+    """RFC 9162 §2.1.3.2 inclusion verification that also returns the complete perfect
+    subtree nodes on the path, by (level, index); None if the proof fails."""
+    if not _all_hashes([leaf, root, *proof]) or not 0 <= index < size:
+        return None
+    fn, sn, level, r = index, size - 1, 0, leaf
+    nodes: dict[tuple[int, int], bytes] = {}
+    for p in proof:
+        if sn == 0:
+            return None
+        if (fn + 1) << level <= size:
+            nodes[(level, fn)] = r
+        if fn & 1 or fn == sn:
+            while fn and not fn & 1:   # a right-edge node with no right sibling here
+                fn >>= 1
+                sn >>= 1
+                level += 1
+            r = node_hash(p, r)
+        else:
+            r = node_hash(r, p)
+        fn >>= 1
+        sn >>= 1
+        level += 1
+    if sn != 0 or r != root:
+        return None
+    return nodes

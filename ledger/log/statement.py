@@ -9,7 +9,9 @@ Formats (documented in docs/integrity.md):
 * leaf bytes     = position (u64 BE) || stored state; leaf hash = SHA-256(0x00 || leaf bytes)
 
 The statement is never re-serialized for verification: verifiers split the stored state and check
-the signature over the stored signed bytes, then parse them.
+the signature over the stored signed bytes, then parse them. Parsing is strict and bounded
+(``schemas/bounds.py``): any deviation is a ValueError with a one-line reason, never an overflow,
+a RecursionError or a surrogate that breaks printing later (issue 9, "Verifiers never crash").
 """
 
 from __future__ import annotations
@@ -18,12 +20,20 @@ import hashlib
 import json
 import struct
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import rfc8785
 
 from ledger.errors import InputError
+from schemas.bounds import (
+    MAX_DEPTH,
+    MAX_FIELD_CHARS,
+    MAX_INT,
+    MAX_RECORDED_US,
+    MAX_STATEMENT_BYTES,
+    time_problem,
+)
 
 FORMAT_VERSION = 1
 # Domain separation: a signature over an event can never be taken for any other message
@@ -35,7 +45,8 @@ ZERO_HASH = "0" * 64
 DIRECTORY_STREAM = "directory"
 
 
-_MAX_EXACT_INT = 2**53 - 1
+_MAX_EXACT_INT = MAX_INT
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _plain(value: Any) -> bool:
@@ -90,24 +101,108 @@ def canonical_bytes(obj: Any) -> bytes:
     return rfc8785.dumps(obj)
 
 
+_TIME_HINT = "Give times as ISO 8601 with an offset, e.g. 2025-03-02T09:30:00+08:00."
+
+
 def format_time(moment: datetime) -> str:
     """ISO 8601 with offset, second precision unless sub-seconds were given."""
-    if moment.tzinfo is None:
-        raise InputError(f"time {moment.isoformat()} has no UTC offset",
-                         "Give times as ISO 8601 with an offset, e.g. 2025-03-02T09:30:00+08:00.")
+    problem = time_problem(moment)
+    if problem is not None:
+        raise InputError(problem, _TIME_HINT)
     return moment.isoformat()
 
 
 def parse_time(text: str) -> datetime:
+    """A time given by a user (e.g. ``--at``): ISO 8601, with an offset, within the bounds."""
     try:
         moment = datetime.fromisoformat(text)
     except (TypeError, ValueError):
         raise InputError(f"not an ISO 8601 time: {text!r}",
                          "Use e.g. 2025-03-02T09:30:00+08:00.") from None
-    if moment.tzinfo is None:
-        raise InputError(f"time {text!r} has no UTC offset",
-                         "Give times as ISO 8601 with an offset, e.g. 2025-03-02T09:30:00+08:00.")
+    problem = time_problem(moment)
+    if problem is not None:
+        raise InputError(problem, _TIME_HINT)
     return moment
+
+
+def parse_signed_time(text: str) -> datetime:
+    """A business time read from signed bytes; raises ValueError unless it is exactly what
+    :func:`format_time` writes (ISO 8601 with an offset) and within the bounds."""
+    moment = datetime.fromisoformat(text)   # ValueError on anything that is not ISO 8601
+    problem = time_problem(moment)
+    if problem is not None:
+        raise ValueError(problem)
+    if moment.isoformat() != text:
+        raise ValueError(f"time {text!r} is not in the form the ledger writes "
+                         f"({moment.isoformat()})")
+    return moment
+
+
+def _reject_float(text: str) -> Any:
+    raise ValueError(f"number {text} is not an integer (statements hold no fractions)")
+
+
+def _reject_constant(text: str) -> Any:
+    raise ValueError(f"{text} is not JSON")
+
+
+def _bounded_int(text: str) -> int:
+    # Length first: int() of thousands of digits is slow (and refused past 4300 digits).
+    value = int(text) if len(text) <= 17 else MAX_INT + 1
+    if not -MAX_INT <= value <= MAX_INT:
+        raise ValueError(f"integer {text[:20]}{'…' if len(text) > 20 else ''} is outside "
+                         "±(2^53-1)")
+    return value
+
+
+# Floats, NaN and Infinity never occur in statements, and integers are exact (I-JSON);
+# refusing the rest while parsing keeps every parsed value "plain" (see _plain), so the
+# canonical re-encoding below cannot fail. The hooks run only for numbers, which are few.
+_DECODER = json.JSONDecoder(parse_float=_reject_float, parse_int=_bounded_int,
+                            parse_constant=_reject_constant)
+
+
+def _bounded_json(body: bytes) -> Any:
+    """Parse statement JSON within the bounds: size, nesting depth, exact integers (checked by
+    the decoder), valid Unicode (no lone surrogates, which only ``\\u`` escapes can produce).
+    ValueError if not."""
+    if len(body) > MAX_STATEMENT_BYTES:
+        raise ValueError(f"statement is {len(body)} bytes, more than {MAX_STATEMENT_BYTES}")
+    text = body.decode("utf-8")   # UnicodeDecodeError is a ValueError
+    try:
+        obj = _DECODER.decode(text)
+    except RecursionError:
+        raise ValueError(f"statement nests deeper than {MAX_DEPTH}") from None
+    escapes = "\\u" in text
+    # Fast path (this runs for every event): with few brackets the depth is bounded, and
+    # lone surrogates need a \u escape. Brackets inside strings only cost the full walk.
+    if not escapes and text.count("[") + text.count("{") <= MAX_DEPTH:
+        return obj
+    stack: list[tuple[Any, int]] = [(obj, 0)]
+    while stack:
+        item, depth = stack.pop()
+        kind = type(item)
+        if kind is str:
+            if escapes and not item.isascii():
+                _check_scalars(item)
+        elif kind is dict or kind is list:
+            if depth >= MAX_DEPTH:
+                raise ValueError(f"statement nests deeper than {MAX_DEPTH}")
+            if kind is dict:
+                for key, child in item.items():
+                    if escapes and not key.isascii():
+                        _check_scalars(key)
+                    stack.append((child, depth + 1))
+            else:
+                stack.extend((child, depth + 1) for child in item)
+    return obj
+
+
+def _check_scalars(text: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("string holds a lone UTF-16 surrogate") from None
 
 
 _FIELD_TYPES = (("origin", str), ("stream", str), ("seq", int), ("prev", str), ("type", str),
@@ -129,6 +224,7 @@ class Statement:
     key: str
     data: dict[str, Any]
     cmd: str | None = None
+    migration: str | None = None   # names the migration batch (补录 of paper records)
     v: int = FORMAT_VERSION
 
     def to_object(self) -> dict[str, Any]:
@@ -139,6 +235,8 @@ class Statement:
         }
         if self.cmd is not None:
             obj["cmd"] = self.cmd
+        if self.migration is not None:
+            obj["migration"] = self.migration
         return obj
 
     def signed_bytes(self) -> bytes:
@@ -148,31 +246,55 @@ class Statement:
     def from_signed_bytes(cls, signed: bytes, *, strict: bool = True) -> Statement:
         """Parse stored signed bytes; raises ValueError on any deviation from the format.
 
-        ``strict`` also proves the bytes are RFC 8785 canonical (a pure-Python re-encoding,
-        so verification does it in its worker processes, not on the sequential path).
+        Always: at most 1 MiB, nesting at most 32 deep, integers only and within ±(2^53-1), no
+        lone surrogates, exact field types, seq >= 1, a business time in the form
+        :func:`format_time` writes and within the bounds. ``strict`` also proves the bytes are
+        the RFC 8785 encoding of the parsed object (a pure-Python re-encoding, so verification
+        does it in its worker processes, not on the sequential path); the action data's own
+        types are checked by ``schemas.actions.data_problem``.
         """
         if not signed.startswith(EVENT_CONTEXT):
             raise ValueError("signed bytes lack the event context prefix")
         body = signed[len(EVENT_CONTEXT):]
-        obj = json.loads(body.decode("utf-8"))
+        obj = _bounded_json(body)
         if type(obj) is not dict:
             raise ValueError("statement is not a JSON object")
-        if strict and _compact_sorted(obj) != body and canonical_bytes(obj) != body:
-            raise ValueError("statement is not in RFC 8785 canonical form")
+        if strict:
+            try:
+                canonical = canonical_bytes(obj)
+            except (rfc8785.CanonicalizationError, ValueError, TypeError):
+                canonical = None
+            if canonical != body:
+                raise ValueError("statement is not in RFC 8785 canonical form")
         keys = obj.keys()
-        if not keys >= _FIELDS or len(keys) - len(_FIELDS) != ("cmd" in keys):
-            raise ValueError(f"statement fields {sorted(keys)} are not the v1 set")
+        optional = ("cmd" in keys) + ("migration" in keys)
+        if not keys >= _FIELDS or len(keys) - len(_FIELDS) != optional:
+            missing = sorted(_FIELDS - keys)
+            extra = sorted(k[:40] for k in keys - _FIELDS - {"cmd", "migration"})[:3]
+            raise ValueError(f"statement fields are not the v1 set (missing {missing}, "
+                             f"unexpected {extra})")
         if type(obj["v"]) is not int or obj["v"] != FORMAT_VERSION:
-            raise ValueError(f"unknown statement version {obj['v']!r}")
+            raise ValueError(f"unknown statement version {obj['v']!r:.40}")
+        short = len(body) <= MAX_FIELD_CHARS   # then no string in it can be too long
         for name, kind in _FIELD_TYPES:   # exact types: a JSON true is no int here
-            if type(obj[name]) is not kind:
+            value = obj[name]
+            if type(value) is not kind:
                 raise ValueError(f"statement field {name!r} has the wrong type")
+            if not short and isinstance(value, str) and len(value) > MAX_FIELD_CHARS:
+                raise ValueError(f"statement field {name!r} is longer than {MAX_FIELD_CHARS}")
         cmd = obj.get("cmd")
-        if cmd is not None and type(cmd) is not str:
-            raise ValueError("statement field 'cmd' has the wrong type")
+        if cmd is not None and (type(cmd) is not str or len(cmd) > MAX_FIELD_CHARS):
+            raise ValueError("statement field 'cmd' has the wrong type or length")
+        migration = obj.get("migration")   # optional; when present, a string
+        if "migration" in keys and (type(migration) is not str
+                                    or len(migration) > MAX_FIELD_CHARS):
+            raise ValueError("statement field 'migration' has the wrong type or length")
+        if obj["seq"] < 1:
+            raise ValueError(f"sequence number {obj['seq']} is not positive")
+        parse_signed_time(obj["at"])
         return cls(origin=obj["origin"], stream=obj["stream"], seq=obj["seq"], prev=obj["prev"],
                    type=obj["type"], at=obj["at"], actor=obj["actor"], key=obj["key"],
-                   data=obj["data"], cmd=cmd)
+                   data=obj["data"], cmd=cmd, migration=migration)
 
     @property
     def business_time(self) -> datetime:
@@ -196,14 +318,22 @@ class Envelope:
 
     @classmethod
     def from_bytes(cls, state: bytes) -> Envelope:
-        if len(state) < _HEADER.size or state[:4] != ENVELOPE_MAGIC:
+        """Split a stored state; raises ValueError unless it is an envelope within bounds."""
+        if not isinstance(state, (bytes, bytearray, memoryview)):
+            raise ValueError(f"stored state is {type(state).__name__}, not bytes")
+        if len(state) < _HEADER.size or bytes(state[:4]) != ENVELOPE_MAGIC:
             raise ValueError("stored state is not an xinfang envelope")
+        if len(state) - _HEADER.size - len(EVENT_CONTEXT) > MAX_STATEMENT_BYTES:
+            raise ValueError(f"stored state is larger than {MAX_STATEMENT_BYTES} bytes")
         _, recorded, signature = _HEADER.unpack_from(state)
+        if recorded >= MAX_RECORDED_US:
+            raise ValueError(f"recorded time {recorded} µs is not before 2200-01-01")
         return cls(recorded, signature, bytes(state[_HEADER.size:]))
 
     @property
     def recorded_at(self) -> datetime:
-        return datetime.fromtimestamp(self.recorded_at_us / 1_000_000, tz=UTC)
+        # Exact µs arithmetic (no float); bounded by from_bytes.
+        return _EPOCH + timedelta(microseconds=self.recorded_at_us)
 
     @property
     def hash(self) -> str:
@@ -211,6 +341,12 @@ class Envelope:
 
 
 def leaf_bytes(position: int, state: bytes) -> bytes:
+    """ValueError for what no log holds: a position that is not an integer in 0..2^53-1 (a
+    hostile SQLite row can hold a float or text there) or a state that is not bytes."""
+    if type(position) is not int or not 0 <= position <= MAX_INT:
+        raise ValueError(f"log position {position!r:.40} is not an integer in 0..2^53-1")
+    if not isinstance(state, (bytes, bytearray, memoryview)):
+        raise ValueError(f"stored state is {type(state).__name__}, not bytes")
     return struct.pack(">Q", position) + state
 
 

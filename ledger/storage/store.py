@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,10 +31,10 @@ from eventsourcing.persistence import (
 from eventsourcing.utils import Environment
 
 from ledger.errors import EnvironmentProblem, InputError, StorageError
-from ledger.log.merkle import CompactRange, leaf_hash
-from ledger.log.statement import leaf_bytes
+from ledger.log.log_signer import LeafReader, LeafRow, LogSigner, SignedTree, UnprovenTreeError
 
 SIDE_TABLES = ("xf_leaves", "xf_nodes", "xf_checkpoints", "xf_commands")
+CATCH_UP_BATCH = 5000   # leaves per query when the log signer recomputes stored leaves
 APPEND_ONLY_MESSAGE = "xinfang ledger tables are append-only"
 
 
@@ -307,23 +307,25 @@ class Store:
 
     # ---- writing -----------------------------------------------------------------------------
 
-    def append(self, events: Sequence[PendingEvent],
-               sign_checkpoint: Callable[[int, bytes], str]) -> list[int]:
-        """Insert events, their leaves, new tree nodes, command ids and a signed checkpoint in
-        one transaction. Raises AppendConflict if a (stream, seq) or command id is taken."""
+    def append(self, events: Sequence[PendingEvent], log_signer: LogSigner) -> list[int]:
+        """Insert events, their leaves, new tree nodes, command ids and a checkpoint signed by
+        ``log_signer`` in one transaction; the signer's own state advances after the commit.
+        Raises AppendConflict if a (stream, seq) or command id is taken, and UnprovenTreeError
+        (nothing written) if the stored log is not the tree the signer last signed."""
         stored = [StoredEvent(originator_id=e.stream, originator_version=e.seq, topic=e.type,
                               state=e.state) for e in events]
         try:
             with self.cursor(commit=True) as cur:
                 positions = self._insert_events(cur, stored)
-                self._extend_log(cur, events, positions, sign_checkpoint)
-                return positions
+                signed = self._extend_log(cur, events, positions, log_signer)
         except IntegrityError as exc:
             raise AppendConflict(str(exc)) from None
         except PersistenceError as exc:
             if "unique" in str(exc).lower() or "duplicate" in str(exc).lower():
                 raise AppendConflict(str(exc)) from None
             raise StorageError(f"database error: {exc}") from None
+        log_signer.advance(signed.tree)   # after the commit: the state never runs ahead
+        return positions
 
     def _insert_events(self, cur: Any, stored: list[StoredEvent]) -> list[int]:
         if self.backend == "sqlite":
@@ -345,51 +347,89 @@ class Store:
             raise AppendConflict(str(exc)) from None
 
     def _extend_log(self, cur: Any, events: Sequence[PendingEvent], positions: list[int],
-                    sign_checkpoint: Callable[[int, bytes], str]) -> None:
-        cur.execute(self.sql(f"SELECT size, frontier FROM {self.t('xf_checkpoints')} "
-                             "ORDER BY size DESC LIMIT 1"))
-        row = cur.fetchone()
-        tree = CompactRange() if row is None else CompactRange.from_bytes(row[0], bytes(row[1]))
-        leaves, nodes = [], []
-        for event, position in zip(events, positions, strict=True):
-            digest = leaf_hash(leaf_bytes(position, event.state))
-            leaves.append((tree.size, position, digest))
-            nodes.extend(tree.append(digest))
-        cur.executemany(self.sql(f"INSERT INTO {self.t('xf_leaves')} VALUES (?,?,?)"), leaves)
-        if nodes:
-            cur.executemany(self.sql(f"INSERT INTO {self.t('xf_nodes')} VALUES (?,?,?)"), nodes)
+                    log_signer: LogSigner) -> SignedTree:
+        # The write lock is held (SQLite BEGIN IMMEDIATE; on PostgreSQL the events insert took
+        # the EXCLUSIVE table lock). The tree to extend is the signer's own, proven against the
+        # latest checkpoint row; the frontier column and xf_nodes are never read for signing.
+        tree = log_signer.proven_tree(self._latest_checkpoint_row(cur), self._leaf_reader(cur))
+        signed = log_signer.extend_and_sign(
+            tree, [(p, e.state) for e, p in zip(events, positions, strict=True)])
+        try:
+            cur.executemany(self.sql(f"INSERT INTO {self.t('xf_leaves')} VALUES (?,?,?)"),
+                            signed.leaves)
+            if signed.nodes:
+                cur.executemany(self.sql(f"INSERT INTO {self.t('xf_nodes')} VALUES (?,?,?)"),
+                                signed.nodes)
+        except self._duplicate_errors():
+            # Impossible for an honest writer under the lock: rows beyond the signed tree.
+            raise UnprovenTreeError(
+                f"the ledger already holds leaves or tree nodes beyond the {tree.size} events "
+                "this signer last signed") from None
         commands = [(e.cmd, p) for e, p in zip(events, positions, strict=True) if e.cmd]
         if commands:
             cur.executemany(self.sql(f"INSERT INTO {self.t('xf_commands')} VALUES (?,?)"),
                             commands)
-        root = tree.root()
-        note = sign_checkpoint(tree.size, root)
+        # The frontier column is still written, for readers of older releases.
         cur.execute(self.sql(f"INSERT INTO {self.t('xf_checkpoints')} VALUES (?,?,?,?)"),
-                    (tree.size, root, note, tree.to_bytes()))
+                    (signed.tree.size, signed.root, signed.note, signed.tree.to_bytes()))
+        return signed
 
-    def write_checkpoint(self, sign_checkpoint: Callable[[int, bytes], str]) -> StoredCheckpoint:
-        """Sign a checkpoint for the current tree if the latest one does not already cover it."""
-        latest = self.latest_checkpoint()
-        size = self.leaf_count()
-        if latest is not None and latest.size == size:
-            return latest
-        if size == 0:
-            raise EnvironmentProblem("the ledger is empty", "Run `xinfang init` first.")
-        root = self.root_at(size)
-        note = sign_checkpoint(size, root)
-        blob = self._frontier_bytes(size)
+    def _duplicate_errors(self) -> tuple[type[BaseException], ...]:
+        if self.backend == "sqlite":
+            return (sqlite3.IntegrityError,)
+        import psycopg
+
+        return (psycopg.errors.UniqueViolation,)
+
+    def _latest_checkpoint_row(self, cur: Any) -> StoredCheckpoint | None:
+        cur.execute(self.sql(f"SELECT size, root, note, frontier FROM "
+                             f"{self.t('xf_checkpoints')} ORDER BY size DESC LIMIT 1"))
+        row = cur.fetchone()
+        if row is None:
+            return None
+        size, root, note, frontier = row[0], _blob(row[1]), row[2], _blob(row[3])
+        if type(size) is not int or root is None or type(note) is not str or frontier is None:
+            # Only a hostile SQLite cell can do this (columns are typed on PostgreSQL).
+            raise UnprovenTreeError("the ledger's latest checkpoint row is malformed")
+        return StoredCheckpoint(size, root, note, frontier)
+
+    def _leaf_reader(self, cur: Any) -> LeafReader:
+        """Stored leaves with the event row each names, for the signer to recompute (in the
+        caller's transaction, ``CATCH_UP_BATCH`` leaves per query)."""
+        statement = self.sql(
+            f"SELECT l.idx, l.position, l.hash, e.state FROM {self.t('xf_leaves')} l "
+            f"LEFT JOIN {self.events_table} e ON e.{self.position_column} = l.position "
+            "WHERE l.idx >= ? AND l.idx < ? ORDER BY l.idx")
+
+        def read(start: int, end: int) -> Iterator[LeafRow]:
+            for low in range(start, end, CATCH_UP_BATCH):
+                cur.execute(statement, (low, min(low + CATCH_UP_BATCH, end)))
+                for idx, position, digest, state in cur.fetchall():
+                    yield idx, position, _blob(digest) or b"", \
+                        None if state is None else _blob(state) or state
+
+        return read
+
+    def write_checkpoint(self, log_signer: LogSigner) -> StoredCheckpoint:
+        """The latest checkpoint, proven to be the tree ``log_signer`` last signed or a proven
+        extension of it (the signer's state catches up). Every write signs its own checkpoint,
+        so leaves beyond the latest one were put there by someone else: refused, as is a
+        latest note that does not verify."""
         with self.cursor(commit=True) as cur:
-            cur.execute(self.sql(f"INSERT INTO {self.t('xf_checkpoints')} VALUES (?,?,?,?)"),
-                        (size, root, note, blob))
-        return StoredCheckpoint(size, root, note, blob)
-
-    def _frontier_bytes(self, size: int) -> bytes:
-        hashes, start = [], 0
-        for level in range(size.bit_length() - 1, -1, -1):
-            if size >> level & 1:
-                hashes.append(self.get_node(level, start >> level))
-                start += 1 << level
-        return b"".join(hashes)
+            if self.backend == "postgresql":   # the writers' lock: nothing moves meanwhile
+                cur.execute(f"LOCK TABLE {self.events_table} IN EXCLUSIVE MODE")
+            latest = self._latest_checkpoint_row(cur)
+            tree = log_signer.proven_tree(latest, self._leaf_reader(cur))
+            cur.execute(f"SELECT MAX(idx) FROM {self.t('xf_leaves')}")
+            top = cur.fetchone()[0]
+        if latest is None:
+            raise EnvironmentProblem("the ledger is empty", "Run `xinfang init` first.")
+        leaves = 0 if top is None else top + 1
+        if leaves != tree.size:
+            raise UnprovenTreeError(f"the ledger holds {leaves} leaves, but the tree this signer "
+                                    f"last signed has {tree.size}")
+        log_signer.check_checkpoint(latest, tree)
+        return latest
 
     # ---- reading -----------------------------------------------------------------------------
 
@@ -419,21 +459,22 @@ class Store:
             f"SELECT {self.position_column}, originator_version, topic, state FROM "
             f"{self.events_table} WHERE originator_id=? AND originator_version>? "
             "ORDER BY originator_version", (stream, after_seq))
-        return [StoredRecord(r[0], stream, r[1], r[2], bytes(r[3])) for r in rows]
+        return [StoredRecord(r[0], stream, _int(r[1]), str(r[2]), _blob(r[3])) for r in rows]
 
     def stream_head(self, stream: str) -> StoredRecord | None:
         rows = self.query(
             f"SELECT {self.position_column}, originator_version, topic, state FROM "
             f"{self.events_table} WHERE originator_id=? ORDER BY originator_version DESC "
             "LIMIT 1", (stream,))
-        return StoredRecord(rows[0][0], stream, rows[0][1], rows[0][2], bytes(rows[0][3])) \
+        return StoredRecord(rows[0][0], stream, _int(rows[0][1]), str(rows[0][2]),
+                            _blob(rows[0][3])) \
             if rows else None
 
     def event_at(self, stream: str, seq: int) -> StoredRecord | None:
         rows = self.query(
             f"SELECT {self.position_column}, topic, state FROM {self.events_table} "
             "WHERE originator_id=? AND originator_version=?", (stream, seq))
-        return StoredRecord(rows[0][0], stream, seq, rows[0][1], bytes(rows[0][2])) \
+        return StoredRecord(rows[0][0], stream, seq, str(rows[0][1]), _blob(rows[0][2])) \
             if rows else None
 
     def max_case_number(self, prefix: str) -> str | None:
@@ -462,8 +503,9 @@ class Store:
         return StoredCheckpoint(rows[0][0], bytes(rows[0][1]), rows[0][2], bytes(rows[0][3])) \
             if rows else None
 
-    def iter_checkpoints(self) -> Iterator[StoredCheckpoint]:
-        last = -1
+    def iter_checkpoints(self, after: int = -1) -> Iterator[StoredCheckpoint]:
+        """Stored checkpoints of a size above ``after``, by size."""
+        last = after
         while True:
             rows = self.query(f"SELECT size, root, note, frontier FROM "
                               f"{self.t('xf_checkpoints')} WHERE size>? ORDER BY size LIMIT 1000",
@@ -500,6 +542,83 @@ class Store:
 
     def max_position(self) -> int:
         return self.recorder.max_notification_id() or 0
+
+    # ---- reading for verification: every row, wherever it sits -----------------------------
+
+    def iter_rows(self, batch: int = 2000, after: int = -(2**63)
+                  ) -> Iterator[list[tuple[int, str, int, str, bytes]]]:
+        """Every stored event row as (position, stream, seq, topic, state), in position order,
+        ``batch`` rows per query — including rows at positions zero or below, which
+        eventsourcing's notification log never reads (verification must see them)."""
+        sql = self.sql(f"SELECT {self.position_column}, originator_id, originator_version, "
+                       f"topic, state FROM {self.events_table} WHERE {self.position_column} > ? "
+                       f"ORDER BY {self.position_column} LIMIT ?")
+        while True:
+            with self.cursor() as cur:
+                cur.execute(sql, (after, batch))
+                rows = [(r[0], str(r[1]), _int(r[2]), str(r[3]), _blob(r[4]))
+                        for r in cur.fetchall()]
+            if not rows:
+                return
+            yield rows
+            if len(rows) < batch:
+                return
+            after = rows[-1][0]
+
+    def iter_leaves(self, batch: int = 2000, after: int = -1) -> Iterator[tuple[int, int, bytes]]:
+        """The stored leaves of an index above ``after`` as (index, position, hash), in
+        index order."""
+        last = after
+        table = self.t("xf_leaves")
+        while True:
+            rows = self.query(f"SELECT idx, position, hash FROM {table} WHERE idx>? "
+                              "ORDER BY idx LIMIT ?", (last, batch))
+            for idx, position, digest in rows:
+                yield idx, position, bytes(digest)
+            if len(rows) < batch:
+                return
+            last = rows[-1][0]
+
+    def leaves_at(self, positions: Sequence[int]) -> dict[int, tuple[int, bytes]]:
+        """Leaf index and stored leaf hash of each given log position that has a leaf."""
+        found: dict[int, tuple[int, bytes]] = {}
+        positions = sorted(set(positions))
+        for start in range(0, len(positions), 500):
+            chunk = positions[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            for idx, position, digest in self.query(
+                    f"SELECT idx, position, hash FROM {self.t('xf_leaves')} "
+                    f"WHERE position IN ({marks})", chunk):
+                found[position] = (idx, bytes(digest))
+        return found
+
+    def position_of_leaf(self, index: int) -> int | None:
+        rows = self.query(f"SELECT position FROM {self.t('xf_leaves')} WHERE idx=?", (index,))
+        return rows[0][0] if rows else None
+
+    def has_log(self) -> bool:
+        """Whether this database holds a ledger's log (leaves or checkpoints), initialized or
+        not: a ledger whose directory was deleted is still a ledger to verify."""
+        return bool(self.query(f"SELECT 1 FROM {self.t('xf_checkpoints')} LIMIT 1")) or \
+            bool(self.query(f"SELECT 1 FROM {self.t('xf_leaves')} LIMIT 1"))
+
+
+def _blob(value: Any) -> bytes | None:
+    """A BLOB/BYTEA cell as bytes; None for anything else (a hostile SQLite cell)."""
+    return bytes(value) if isinstance(value, bytes | bytearray | memoryview) else None
+
+
+def _blob(value: Any) -> bytes:
+    """A stored state cell as bytes, whatever a superuser put there (SQLite cells are
+    untyped): the verifier then fails the row instead of crashing on it."""
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value)
+    return b"" if value is None else str(value).encode("utf-8", "surrogatepass")
+
+
+def _int(value: Any) -> int:
+    """A stored sequence number; a cell of another type reads as -1 (a failing row)."""
+    return value if type(value) is int else -1
 
 
 def default_ledger_url() -> str:

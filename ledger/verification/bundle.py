@@ -3,10 +3,11 @@
 ``export_bundle`` reads a ledger and writes every stored event of the chosen cases, of the
 earlier cases their ``repeat_of`` names (transitively) and of the whole directory, each with an
 RFC 9162 inclusion proof against the latest signed checkpoint. ``verify_bundle`` needs only the
-bundle and the trusted log and admin public keys. It replays the events through the very
-per-event checks of ``xinfang verify`` (:class:`ledger.verify.LedgerVerifier`), with the
-inclusion proofs standing in for the stored Merkle tables. The format is specified in
-docs/bundle-format.md so that others can write their own verifier.
+bundle and the two trust anchors, each given by its role (the log key and the admin key). It
+replays the events through the very per-event checks of ``xinfang verify``
+(:class:`ledger.verification.verify.EventChecker`), with the inclusion proofs standing in for
+the stored Merkle tables. Any bytes give a report; nothing in a bundle can make it raise. The
+format is specified in docs/bundle-format.md so that others can write their own verifier.
 """
 
 from __future__ import annotations
@@ -19,18 +20,25 @@ from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
-from ledger.domain.cases import CaseState
 from ledger.errors import EnvironmentProblem, InputError, VerificationError
 from ledger.log.checkpoint import CheckpointError, parse_checkpoint, verify_checkpoint, verify_note
 from ledger.log.merkle import inclusion_proof, leaf_hash, verify_inclusion
-from ledger.log.statement import DIRECTORY_STREAM, ZERO_HASH, Envelope, Statement, leaf_bytes
+from ledger.log.statement import DIRECTORY_STREAM, Envelope, Statement, event_hash, leaf_bytes
 from ledger.storage.store import Store, StoredRecord
+from ledger.verification.checker import (
+    EventChecker,
+    KeyBook,
+    MemoryCases,
+    check_signatures,
+    parse_entry,
+)
 from ledger.verification.verify import CHECK_NAMES as LEDGER_CHECK_NAMES
-from ledger.verification.verify import EventChecker, Failure, check_signatures
+from ledger.verification.verify import Failure
+from schemas.actions import CASE_NO_PATTERN
 
 BUNDLE_FORMAT = "xinfang-ledger/bundle/v1"
 # First line of the stream-heads note; no checkpoint origin can be this, so the two kinds of
@@ -44,6 +52,7 @@ CHECK_NAMES: dict[int, str] = {
 }
 
 _HEX_HASH = re.compile(r"^[0-9a-f]{64}$")
+_ENVELOPE_HEADER = 76   # magic, recorded time, signature (docs/bundle-format.md section 4.1)
 
 
 # ---- export --------------------------------------------------------------------------------
@@ -100,7 +109,9 @@ def _heads(events: list[dict[str, Any]]) -> dict[str, tuple[int, str]]:
     heads: dict[str, tuple[int, str]] = {}
     for event in events:
         state = base64.b64decode(event["envelope"])
-        heads[event["stream"]] = (event["seq"], Envelope.from_bytes(state).hash)
+        # the hash of the signed bytes, split without parsing: a stored event the verifier
+        # will reject must not stop the export
+        heads[event["stream"]] = (event["seq"], event_hash(state[_ENVELOPE_HEADER:]))
     return heads
 
 
@@ -124,10 +135,15 @@ def _add_referenced_cases(store: Store, streams: dict[str, list[StoredRecord]]) 
         for record in streams[queue.popleft()]:
             if record.type != "register":
                 continue
-            statement = Statement.from_signed_bytes(Envelope.from_bytes(record.state).signed,
-                                                    strict=False)
-            for earlier in statement.data.get("repeat_of", []):
-                if earlier in streams:
+            try:
+                statement = Statement.from_signed_bytes(
+                    Envelope.from_bytes(record.state).signed, strict=False)
+            except (ValueError, TypeError, OverflowError, RecursionError):
+                continue   # an unreadable event: exported as it is, for the verifier to name
+            repeat_of = statement.data.get("repeat_of")
+            for earlier in repeat_of if isinstance(repeat_of, list) else []:
+                if not isinstance(earlier, str) or not CASE_NO_PATTERN.match(earlier) \
+                        or earlier in streams:
                     continue
                 records = store.stream(earlier)
                 if records:   # a dangling reference is left for the verifier to report
@@ -164,27 +180,44 @@ def _entry(store: Store, record: StoredRecord, size: int, root: bytes) -> dict[s
 
 # ---- verification ----------------------------------------------------------------------------
 
+# Bounds on everything parsed from a bundle (issue 9, "Verifiers never crash"): hostile bytes
+# give a failure report, never a traceback, a hang or a huge allocation. Each is far above what
+# an honest export holds (docs/bundle-format.md sections 2-3).
+MAX_BUNDLE_BYTES = 1 << 30          # the whole file
+MAX_ENVELOPE_BYTES = 2 << 20        # one stored event; a statement is at most 1 MiB
+MAX_POSITION = 2**63 - 1            # an SQL BIGINT; leaf bytes carry it as a u64
+MAX_PROOF_NODES = 64                # the audit path of a tree of fewer than 2^64 leaves
+MAX_NOTE_CHARS = 1 << 16            # the checkpoint note: three lines and its signatures
+MAX_REASON_CHARS = 400              # a failure's reason quotes bundle text at most this long
+_NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"   # a stream: `directory` or a case number
+_TYPE = r"^[a-z][a-z0-9_.]{0,63}$"
+_B64_CHARS = 4 * -(-MAX_ENVELOPE_BYTES // 3)
+
+_Name = Annotated[str, StringConstraints(pattern=_NAME)]
+_Count = Annotated[int, Field(ge=1, le=MAX_POSITION)]
+
+
 class _EventModel(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
 
-    position: int = Field(ge=1)
-    leaf_index: int = Field(ge=0)
-    stream: str = Field(min_length=1)
-    seq: int = Field(ge=1)
-    type: str = Field(min_length=1)
-    envelope: str
-    inclusion_proof: list[str]
+    position: _Count
+    leaf_index: int = Field(ge=0, le=MAX_POSITION)
+    stream: _Name
+    seq: _Count
+    type: str = Field(pattern=_TYPE)
+    envelope: str = Field(max_length=_B64_CHARS)
+    inclusion_proof: list[str] = Field(max_length=MAX_PROOF_NODES)
 
 
 class _BundleModel(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
 
     format: str
-    origin: str = Field(min_length=1)
-    exported_at: str
-    cases: list[str] = Field(min_length=1)
-    referenced_cases: list[str]
-    checkpoint: str
+    origin: str = Field(min_length=1, max_length=1024)
+    exported_at: str = Field(max_length=64)
+    cases: list[_Name] = Field(min_length=1)
+    referenced_cases: list[_Name]
+    checkpoint: str = Field(max_length=MAX_NOTE_CHARS)
     events: list[_EventModel] = Field(min_length=1)
     stream_heads: str | None = None
 
@@ -230,103 +263,174 @@ class BundleReport:
         }
 
 
-class _BundleCases:
-    """Case states and stream heads in memory (the role of ``ledger.replay.CaseCache``).
+@dataclass(frozen=True)
+class _Init:
+    """The init event (directory#1) as read before the replay: it names the origin."""
 
-    A bundle has no store to rebuild an evicted case from, and a case it does not hold is,
-    for its rules, a case that was never registered.
+    position: int
+    data: dict[str, Any]
+
+
+def verify_bundle(data: bytes | str, *, log_key: bytes | None,
+                  admin_key: bytes | None) -> BundleReport:
+    """Verify a bundle with nothing but its bytes and the two trust anchors, each by its role:
+    the ledger's log key (``log.pub``) and its admin key (``admin.pub``), raw Ed25519.
+
+    Issue 9 ("Anchors by role"): the bundle never says which trusted key is which. A missing
+    anchor, one key given for both roles, an init event naming one key for both roles, or init
+    keys other than the anchors are failures. Any bytes give a report, never an exception.
     """
-
-    def __init__(self) -> None:
-        self._entries: dict[str, tuple[CaseState | None, tuple[int, str]]] = {}
-
-    def get(self, case: str, position: int, seq: int | None = None
-            ) -> tuple[CaseState | None, tuple[int, str]]:
-        return self._entries.get(case, (None, (0, ZERO_HASH)))
-
-    def put(self, case: str, state: CaseState | None, head: tuple[int, str]) -> None:
-        self._entries[case] = (state, head)
-
-
-def _replay(events: Iterable[BundleEvent], log_key: bytes, admin_key: bytes
-            ) -> tuple[list[Failure], int]:
-    """Checks 1-6 of ``xinfang verify`` over the bundle's events (the same
-    :class:`ledger.verify.EventChecker`), with case states in memory; returns the failures
-    and the number of streams."""
     failures: list[Failure] = []
-
-    def fail(position: int, check: int, stream: str | None, seq: int | None,
-             reason: str) -> None:
-        failures.append(Failure(position, check, stream, seq, reason))
-
-    checker = EventChecker(_BundleCases(), fail, trusted_log_key=log_key,
-                           trusted_admin_key=admin_key)
-    jobs = []
-    for event in events:
-        try:
-            job = checker.check(event.position, event.stream, event.seq, event.type,
-                                event.state)
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            fail(event.position, 1, event.stream, event.seq,
-                 f"event cannot be judged: {type(exc).__name__} {exc}")
-            continue
-        if job is not None:
-            jobs.append(job)
-    failures.extend(check_signatures(jobs))
-    return failures, checker.streams
-
-
-def verify_bundle(data: bytes | str, trusted_keys: Iterable[bytes]) -> BundleReport:
-    """Verify a bundle with nothing but its bytes and the trusted raw Ed25519 public keys.
-
-    The trusted keys are the log key and the admin key, in any order: the bundle's init event
-    names which is which, and each must be one of them (the two roles need two private keys,
-    so a bundle cannot swap them).
-    """
-    trusted = {bytes(key) for key in trusted_keys}
-    model, failures = _parse(data)
+    log_key, admin_key = _check_anchors(log_key, admin_key, failures)
+    model = _parse(data, failures)
     if model is None:
-        return BundleReport(ok=False, failures=failures)
+        return _finish(BundleReport(ok=False), failures)
     report = BundleReport(ok=False, origin=model.origin, cases=list(model.cases),
                           events=len(model.events))
     events = _decode_events(model, failures)
     events = _check_order(events, failures)
     _check_streams(model, events, failures)
-    init = _init_data(events, failures)
-    admin_key = _trusted_role(init, "admin_key", trusted)
-    log_key = _trusted_role(init, "log_key", trusted)
-    origin = init["origin"] if isinstance(init.get("origin"), str) else model.origin
-    if model.origin != origin:
-        failures.append(Failure(0, 0, None, None, f"the bundle's origin {model.origin!r} is not "
-                                f"the ledger's origin {origin!r}"))
-    checkpoint = _check_checkpoint(model.checkpoint, origin, log_key, failures)
-    if checkpoint is not None:
-        report.checkpoint_size, report.checkpoint_root = checkpoint
-        _check_proofs(events, *checkpoint, failures)
-        if model.stream_heads is not None and log_key is not None:
-            report.complete = _check_heads(model.stream_heads, origin, log_key,
-                                           checkpoint[0], events, failures)
-    replayed, report.streams = _replay(events, log_key or b"", admin_key or b"")
+    origin = _check_origins(model, _read_init(events, failures), failures)
+    if log_key is not None:
+        checkpoint = _check_checkpoint(model.checkpoint, origin, log_key, failures)
+        if checkpoint is not None:
+            report.checkpoint_size, report.checkpoint_root = checkpoint
+            _check_proofs(events, *checkpoint, failures)
+            if model.stream_heads is not None:
+                report.complete = _check_heads(model.stream_heads, origin, log_key,
+                                               checkpoint[0], events, failures)
+    replayed, report.streams = _replay(events, log_key, admin_key, failures)
     failures.extend(replayed)
-    report.failures = sorted(failures, key=lambda f: (f.position, f.check))
+    return _finish(report, failures)
+
+
+def _finish(report: BundleReport, failures: list[Failure]) -> BundleReport:
+    """Sorted, de-duplicated failures whose reasons are printable and bounded: they quote
+    bundle text, which a terminal must not take for control sequences."""
+    clean = {Failure(f.position, f.check, f.stream, f.seq, _printable(f.reason)): None
+             for f in failures}
+    report.failures = sorted(clean, key=lambda f: (f.position, f.check))
     report.ok = not report.failures
+    if not report.ok:
+        report.complete = False
     return report
 
 
-def _parse(data: bytes | str) -> tuple[_BundleModel | None, list[Failure]]:
+def _printable(text: str) -> str:
+    if not text.isprintable():
+        text = "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
+    return text if len(text) <= MAX_REASON_CHARS else text[:MAX_REASON_CHARS] + "…"
+
+
+def _problem(exc: BaseException) -> str:
+    """An unexpected exception as a one-line reason."""
+    if isinstance(exc, RecursionError):
+        return "nested too deeply"
+    return f"{type(exc).__name__}: {exc}"
+
+
+# ---- trust anchors ----------------------------------------------------------------------------
+
+def _check_anchors(log_key: bytes | None, admin_key: bytes | None,
+                   failures: list[Failure]) -> tuple[bytes | None, bytes | None]:
+    """The anchors as usable keys (None when missing or malformed), each failure named."""
+    def anchor(key: bytes | None, role: str, option: str, check: int) -> bytes | None:
+        if key is None:
+            failures.append(Failure(0, check, None, None, f"no trusted {role} key given: pass "
+                                    f"{option} {role}.pub (the ledger's {role} public key)"))
+            return None
+        if not isinstance(key, (bytes, bytearray)) or len(key) != 32:
+            failures.append(Failure(0, check, None, None, f"the trusted {role} key is not a "
+                                    "32-byte Ed25519 public key"))
+            return None
+        return bytes(key)
+
+    log = anchor(log_key, "log", "--log-key", 7)
+    admin = anchor(admin_key, "admin", "--admin-key", 3)
+    if log is not None and log == admin:
+        failures.append(Failure(0, 3, None, None, "the trusted log key and admin key are the "
+                                "same key: a ledger's two roles need two different keys (pass "
+                                "log.pub as --log-key and admin.pub as --admin-key)"))
+    return log, admin
+
+
+def _read_init(events: list[BundleEvent], failures: list[Failure]) -> _Init | None:
+    """The init event (directory#1), read before the replay for the origin it records; the
+    replay judges it (an unreadable or wrong init fails checks 1-3 there)."""
+    for event in events:
+        if event.stream == DIRECTORY_STREAM and event.seq == 1:
+            try:
+                statement = Statement.from_signed_bytes(Envelope.from_bytes(event.state).signed,
+                                                        strict=False)
+            except Exception:   # noqa: BLE001 - any bytes: the replay names the problem
+                return None
+            if statement.type != "init" or not isinstance(statement.data, dict):
+                return None
+            return _Init(event.position, statement.data)
+    failures.append(Failure(0, 3, DIRECTORY_STREAM, 1, "the bundle has no init event "
+                            "(directory#1), so no key can be traced to the trusted admin key"))
+    return None
+
+
+def _check_origins(model: _BundleModel, init: _Init | None, failures: list[Failure]) -> str:
+    """The ledger's origin, as its init event records it. One origin binds the bundle (here),
+    the checkpoint and the stream heads (verified for it) and every statement, the init's
+    included (the checker's check 1): an event or a bundle of another ledger does not pass."""
+    origin = model.origin
+    recorded = init.data.get("origin") if init is not None else None
+    if isinstance(recorded, str) and recorded:
+        origin = recorded
+    if model.origin != origin:
+        failures.append(Failure(0, 0, None, None, f"the bundle's origin {model.origin!r} is not "
+                                f"the ledger's origin {origin!r}"))
+    return origin
+
+
+# ---- structure ----------------------------------------------------------------------------------
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """Refuse a repeated member: verifiers that keep the first and the last would disagree."""
+    obj: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in obj:
+            raise ValueError(f"member {key[:80]!r} appears twice in one object")
+        obj[key] = value
+    return obj
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON (RFC 8259)")
+
+
+def _parse(data: bytes | str, failures: list[Failure]) -> _BundleModel | None:
+    def fail(reason: str, position: int = 0, stream: str | None = None,
+             seq: int | None = None) -> None:
+        failures.append(Failure(position, 0, stream, seq, reason))
+
+    if len(data) > MAX_BUNDLE_BYTES:
+        fail(f"the bundle is larger than {MAX_BUNDLE_BYTES} bytes")
+        return None
     try:
-        raw = json.loads(data)
-    except (UnicodeDecodeError, ValueError) as exc:
-        return None, [Failure(0, 0, None, None, f"the bundle is not JSON: {exc}")]
+        text = data if isinstance(data, str) else bytes(data).decode("utf-8")
+        raw = json.loads(text, object_pairs_hook=_no_duplicate_keys, parse_constant=_no_constant)
+    except UnicodeDecodeError:
+        fail("the bundle is not UTF-8 text")
+        return None
+    except (ValueError, RecursionError) as exc:
+        fail(f"the bundle is not JSON: {_problem(exc)}")
+        return None
     if not isinstance(raw, dict):
-        return None, [Failure(0, 0, None, None, "the bundle is not a JSON object")]
+        fail("the bundle is not a JSON object")
+        return None
     if raw.get("format") != BUNDLE_FORMAT:
-        return None, [Failure(0, 0, None, None, f"unknown bundle format {raw.get('format')!r}; "
-                              f"this verifier reads {BUNDLE_FORMAT}")]
+        shown = raw.get("format")
+        shown = shown[:80] if isinstance(shown, str) else type(shown).__name__
+        fail(f"unknown bundle format {shown!r}; this verifier reads {BUNDLE_FORMAT}")
+        return None
     try:
-        return _BundleModel.model_validate(raw), []
+        return _BundleModel.model_validate(raw)
     except ValidationError as exc:
-        error = exc.errors()[0]
+        error = exc.errors(include_url=False, include_input=False)[0]
         loc = error.get("loc", ())
         where = ".".join(str(p) for p in loc) or "bundle"
         event: Any = {}
@@ -335,10 +439,15 @@ def _parse(data: bytes | str) -> tuple[_BundleModel | None, list[Failure]]:
         if not isinstance(event, dict):
             event = {}
         position, stream, seq = event.get("position"), event.get("stream"), event.get("seq")
-        return None, [Failure(position if isinstance(position, int) else 0, 0,
-                              stream if isinstance(stream, str) else None,
-                              seq if isinstance(seq, int) else None,
-                              f"{where}: {error.get('msg', 'invalid')}")]
+        fail(f"{where}: {error.get('msg', 'invalid')}",
+             position if _bounded(position) else 0,
+             stream if isinstance(stream, str) and re.match(_NAME, stream) else None,
+             seq if _bounded(seq) else None)
+        return None
+
+
+def _bounded(value: Any) -> bool:
+    return type(value) is int and 1 <= value <= MAX_POSITION
 
 
 def _decode_events(model: _BundleModel, failures: list[Failure]) -> list[BundleEvent]:
@@ -397,55 +506,39 @@ def _check_order(events: list[BundleEvent], failures: list[Failure]) -> list[Bun
 
 def _check_streams(model: _BundleModel, events: list[BundleEvent],
                    failures: list[Failure]) -> None:
-    listed = {DIRECTORY_STREAM, *model.cases, *model.referenced_cases}
+    named = [*model.cases, *model.referenced_cases]
+    listed = {DIRECTORY_STREAM, *named}
     present = {event.stream for event in events}
     for event in events:
         if event.stream not in listed:
             failures.append(Failure(event.position, 0, event.stream, event.seq,
                                     f"stream {event.stream} is not a case the bundle lists"))
-    for case in [*model.cases, *model.referenced_cases]:
-        if case not in present:
+    seen: set[str] = set()
+    for case in named:
+        if case == DIRECTORY_STREAM or case in seen:
+            failures.append(Failure(0, 0, case, None, f"case {case} is listed twice"
+                                    if case in seen else "the directory is not a case"))
+        elif case not in present:
             failures.append(Failure(0, 0, case, None, f"case {case} has no events in the "
                                     "bundle"))
+        seen.add(case)
 
 
-def _init_data(events: list[BundleEvent], failures: list[Failure]) -> dict[str, Any]:
-    """The init event's data, read before any check: it says which trusted key is which."""
-    for event in events:
-        if event.stream == DIRECTORY_STREAM and event.seq == 1:
-            try:
-                statement = Statement.from_signed_bytes(Envelope.from_bytes(event.state).signed,
-                                                        strict=False)
-            except ValueError:
-                return {}   # check 1 reports it during the replay
-            return statement.data if statement.type == "init" else {}
-    failures.append(Failure(0, 3, DIRECTORY_STREAM, 1, "the bundle has no init event "
-                            "(directory#1), so no key can be traced to the trusted admin key"))
-    return {}
+# ---- the checkpoint, the proofs and the stream heads ---------------------------------------------
 
-
-def _trusted_role(init: dict[str, Any], name: str, trusted: set[bytes]) -> bytes | None:
-    try:
-        key = bytes.fromhex(init.get(name, ""))
-    except (TypeError, ValueError):
-        return None
-    return key if key in trusted else None
-
-
-def _check_checkpoint(note: str, origin: str, log_key: bytes | None,
+def _check_checkpoint(note: str, origin: str, log_key: bytes,
                       failures: list[Failure]) -> tuple[int, str] | None:
     """(size, root hex) of the checkpoint if it verifies under the trusted log key."""
-    if log_key is None:
-        failures.append(Failure(0, 7, None, None, "the ledger's log key (named by its init "
-                                "event) is not a trusted key; the checkpoint cannot be trusted"))
-        return None
     try:
         checkpoint = verify_checkpoint(note, origin, log_key, origin=origin)
-    except CheckpointError as exc:
+    except (CheckpointError, ValueError, TypeError) as exc:
         failures.append(Failure(0, 7, None, None, f"the checkpoint does not verify under the "
                                 f"trusted log key: {exc}"))
         return None
     return checkpoint.size, checkpoint.root.hex()
+
+
+_HEADS_LINE = re.compile(r"^(\S{1,64}) ([1-9][0-9]{0,18}) ([0-9a-f]{64})$")
 
 
 def _check_heads(note: str, origin: str, log_key: bytes, size: int,
@@ -453,7 +546,7 @@ def _check_heads(note: str, origin: str, log_key: bytes, size: int,
     """The signed stream heads match each included stream's last event: nothing left out."""
     try:
         text = verify_note(note, origin, log_key)
-    except CheckpointError as exc:
+    except (CheckpointError, ValueError, TypeError) as exc:
         failures.append(Failure(0, 7, None, None, f"the stream-heads note does not verify "
                                 f"under the trusted log key: {exc}"))
         return False
@@ -464,19 +557,21 @@ def _check_heads(note: str, origin: str, log_key: bytes, size: int,
         return False
     signed: dict[str, tuple[int, str]] = {}
     for line in lines[3:]:
-        parts = line.split(" ")
-        if len(parts) != 3 or not parts[1].isdigit() or not _HEX_HASH.match(parts[2]):
+        match = _HEADS_LINE.match(line)
+        if match is None or match[1] in signed:
             failures.append(Failure(0, 7, None, None, f"malformed stream-heads line {line!r}"))
             return False
-        signed[parts[0]] = (int(parts[1]), parts[2])
+        signed[match[1]] = (int(match[2]), match[3])
     last: dict[str, BundleEvent] = {}
     for event in events:
         last[event.stream] = event
     good = True
     for stream, event in last.items():
         head = signed.get(stream)
-        actual = (event.seq, Envelope.from_bytes(event.state).hash) \
-            if event.state[:4] == b"XFE1" else None
+        try:
+            actual: tuple[int, str] | None = (event.seq, Envelope.from_bytes(event.state).hash)
+        except (ValueError, OverflowError):
+            actual = None
         if head is None:
             failures.append(Failure(event.position, 7, stream, event.seq,
                                     f"stream {stream} is not in the signed stream heads"))
@@ -508,5 +603,50 @@ def _check_proofs(events: list[BundleEvent], size: int, root_hex: str,
         failures.append(Failure(event.position, 7, event.stream, event.seq, reason))
 
 
-__all__ = ["BUNDLE_FORMAT", "CHECK_NAMES", "HEADS_HEADER", "BundleEvent", "BundleReport",
-           "bundle_bytes", "export_bundle", "heads_note_text", "verify_bundle"]
+# ---- the replay: checks 1-6, the rule book of `xinfang verify` ---------------------------------
+
+def _replay(events: Iterable[BundleEvent], log_key: bytes | None, admin_key: bytes | None,
+            found: list[Failure]) -> tuple[list[Failure], int]:
+    """Checks 1-6 of ``xinfang verify`` over the bundle's events, through the one per-event
+    checker (:class:`ledger.verification.checker.EventChecker`) with case states in memory;
+    returns the failures and the number of streams.
+
+    An event's structure and proof failures (``found``) reach the checker with its signature
+    verdict, so such an event never changes a case or the directory. An event the checker
+    cannot judge (any exception: hostile bytes) fails check 1 by name; the replay goes on.
+    """
+    failures: list[Failure] = []
+    extra: dict[int, list[Failure]] = {}
+    for failure in found:
+        if failure.stream is not None and failure.position > 0:
+            extra.setdefault(failure.position, []).append(failure)
+    checker = EventChecker(MemoryCases(), trusted_log_key=log_key, trusted_admin_key=admin_key)
+    keybook = KeyBook()
+    for event in events:
+        try:
+            entry = parse_entry(event.position, event.stream, event.seq, event.type,
+                                event.state)
+            keybook.learn(entry)
+            job = keybook.job(entry)
+            early = _signature_failures(job) if job is not None else []
+            verdict = checker.check(entry, [*early, *extra.get(event.position, ())])
+        except Exception as exc:   # noqa: BLE001 - a verifier reports, never crashes
+            failures.append(Failure(event.position, 1, event.stream, event.seq,
+                                    f"event cannot be judged: {_problem(exc)}"))
+            continue
+        failures.extend(verdict.failures)
+    return failures, checker.streams
+
+
+def _signature_failures(job: Any) -> list[Failure]:
+    """Check 2 and the strict half of check 1 for one event, which fails if it cannot be
+    judged."""
+    try:
+        return list(check_signatures([job]))
+    except Exception as exc:   # noqa: BLE001 - a verifier reports, never crashes
+        return [Failure(job[0], 1, job[1], job[2],
+                        f"signed bytes cannot be judged: {_problem(exc)}")]
+
+
+__all__ = ["BUNDLE_FORMAT", "CHECK_NAMES", "HEADS_HEADER", "MAX_BUNDLE_BYTES", "BundleEvent",
+           "BundleReport", "bundle_bytes", "export_bundle", "heads_note_text", "verify_bundle"]

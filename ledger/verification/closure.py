@@ -1,23 +1,33 @@
 """三签 closure records: is a closed case properly signed by handler, unit leader, petitioner?
 
 A closing counts only if, in the cycle it ends (since the latest reply; a reopen starts a new
-cycle), the handler's attestation, the handling unit leader's consent and the petitioner's own
-or witnessed signature are all present, each verified as ``verify`` would verify it (signature,
-key valid at its log position, signer authorized at that position, hash chain), in the order
-attest → consent → petitioner → close, none dated after the close. Refusals (拒签) and
-override closings are reported as such and never make a closing valid.
+cycle), the assigned handler's attestation, the consent of the unit leader now handling it and
+the petitioner's own or witnessed signature are all present, in the order attest → consent →
+petitioner → close, none dated after the close, and each verifies as ``verify`` would verify it
+(signature, key valid at its log position, signer authorized at that position, hash chain).
+Refusals (拒签) and override closings are reported as such and never make a closing valid.
 
-The per-event verdicts come from :func:`ledger.history.case_history`; this module only reads
-them, so closure records are judged by exactly the rules that admitted (or should have refused)
-each event.
+Two sources, no rule of its own: the rule-level part is
+:func:`ledger.domain.cases.closure_problems` applied to the case state folded from the events
+before the close — the very function ``close`` applies on write, so a closing the writer admits
+without an override is valid here unless one of its events fails verification — and the
+per-event verdicts come from :func:`ledger.verification.history.case_history`.
 """
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
+from ledger.domain.cases import (
+    SIGNATURE_NAMES,
+    CaseState,
+    Signed,
+    apply_action,
+    closure_problems,
+)
 from ledger.storage.store import Store
 from ledger.verification.history import (
     CaseHistory,
@@ -30,8 +40,6 @@ from ledger.verification.history import (
 #: The three signatures in their required order, by event type, with the role each stands for.
 SIGNATURES: tuple[tuple[str, str], ...] = (
     ("attest", "handler"), ("consent", "unit_leader"), ("petitioner_sign", "petitioner"))
-SIGNATURE_NAMES = {"attest": "handler attestation", "consent": "unit leader consent",
-                   "petitioner_sign": "petitioner signature"}
 #: Problem codes (the text before the colon of every problem string).
 PROBLEM_CODES = ("not_closed", "reopened", "no_reply", "missing_attest", "missing_consent",
                  "missing_petitioner", "refused", "override", "bad_signature", "unauthorized",
@@ -58,12 +66,13 @@ class ClosureSignature:
     document_sha256: str | None = None
     petitioner: str | None = None
     problems: tuple[str, ...] = ()
+    passed: bool = True        # the event passed every check (also those not flagged above)
 
     @property
     def verified(self) -> bool:
         """Counts as a signature: present, not a refusal, and every verdict good."""
         return (self.present and self.form != "refused" and self.signature_ok
-                and self.authorized and self.chain_ok)
+                and self.authorized and self.chain_ok and self.passed)
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -115,7 +124,7 @@ class ClosureRecord:
 
 
 def closure_record(store: Store, case: str,
-                   directory: list[DirectoryEvent] | None = None) -> ClosureRecord:
+                   directory: DirectoryEvent | None = None) -> ClosureRecord:
     """Judge the latest closing of ``case`` (InputError if the case is unknown)."""
     return judge_closure(case_history(store, case, directory))
 
@@ -157,64 +166,95 @@ def judge_closure(history: CaseHistory) -> ClosureRecord:
     if reopens:
         problems.append(ClosureProblem("reopened", f"the case was reopened (#{reopens[0].seq}) "
                                        "after this closing and is not closed now"))
-    window = _cycle(events, end, problems)
+    closed_at = _moment(close.at) or _LATEST
+    before = events[:end]
+    state = _state_before(history.case, before, closed_at)
+    problems.extend(ClosureProblem(code, detail)
+                    for code, detail in closure_problems(state, closed_at))
+    by_seq = {e.seq: e for e in before if _ok(e)}
+    cycle = _cycle_start(before)
     signatures = {}
     for action, role in SIGNATURES:
-        chosen = _choose(action, window)
-        signatures[role] = _signature(role, chosen, history)
-        problems.extend(_signature_problems(action, chosen, close))
-    problems.extend(_order_problems(signatures))
+        fact = _fact(state, action)
+        event = by_seq.get(fact.seq) if fact is not None else None
+        if event is None or event.data.get("form") == "refused":
+            # No signature counts: show the one that failed verification, if any, and why.
+            failed = _failed(before, action, cycle)
+            if failed is not None:
+                event = failed
+                problems.extend(_verdict_problems(action, failed))
+        signatures[role] = _signature(role, event, state.petitioner)
     problems.extend(_after_close(events[end + 1:]))
     problems.extend(_close_problems(close))
     return ClosureRecord(history.case, close.at, close.actor, close.seq,
                          close.data.get("override_reason"), signatures, tuple(problems))
 
 
-def _cycle(events: list[HistoryEvent], end: int,
-           problems: list[ClosureProblem]) -> list[HistoryEvent]:
-    """The events between the cycle's latest reply (after any reopen) and the close."""
-    start = max((i for i in range(end) if events[i].type == "reopen"), default=-1)
-    replies = [i for i in range(start + 1, end) if events[i].type == "reply"]
-    if not replies:
-        problems.append(ClosureProblem("no_reply", "there is no reply (答复) before this "
-                                       "closing" + (" since the reopen" if start >= 0 else "")))
-        return events[start + 1:end]
-    return events[replies[-1] + 1:end]
+#: Stands in for a close time that cannot be read (that close fails verification anyway).
+_LATEST = datetime.max.replace(tzinfo=UTC)
+
+
+def _state_before(case: str, events: list[HistoryEvent], closed_at: datetime) -> CaseState:
+    """The case as the checked view (and so the writer) saw it when the close was written:
+    the events before it that pass every check, folded in order."""
+    state: CaseState | None = None
+    for event in events:
+        at = _moment(event.at)
+        if at is None or not _ok(event):
+            continue
+        with contextlib.suppress(KeyError, TypeError, ValueError, AssertionError):
+            state = apply_action(state, case, event.type, event.data, at, seq=event.seq,
+                                 actor=event.actor)
+    if state is None:   # no readable registration: judged as a case with nothing in it
+        state = CaseState(case=case, registered_at=closed_at, petitioner="")
+    return state
+
+
+def _fact(state: CaseState, action: str) -> Signed | None:
+    """The signature of the cycle the rule judged (a refusal when the petitioner did not sign)."""
+    if action == "attest":
+        return state.attest
+    if action == "consent":
+        return state.consent
+    return state.petition or state.refusal
 
 
 def _ok(event: HistoryEvent) -> bool:
-    return event.signature_ok and event.authorized and event.chain_ok
+    """Passed every check (one verdict per event, see history.py): only such an event changes
+    the state or counts as a signature. The flags are read too, for histories built by hand
+    (projections.triggers) that leave ``failures`` empty."""
+    return event.ok and event.signature_ok and event.authorized and event.chain_ok
 
 
-def _choose(action: str, window: list[HistoryEvent]) -> HistoryEvent | None:
-    """The signature that stands: the latest good one, else the latest; refusals last."""
-    candidates = [e for e in window if e.type == action]
-    counting = [e for e in candidates if e.data.get("form") != "refused"]
-    pool = counting or candidates
-    good = [e for e in pool if _ok(e)]
-    return (good or pool)[-1] if pool else None
+def _cycle_start(events: list[HistoryEvent]) -> int:
+    """The seq of the counting reply or reopen that starts the cycle (0: none)."""
+    return max((e.seq for e in events if e.type in ("reply", "reopen") and _ok(e)), default=0)
 
 
-def _signature(role: str, event: HistoryEvent | None, history: CaseHistory) -> ClosureSignature:
-    petitioner = history.state.petitioner if history.state is not None else None
+def _failed(events: list[HistoryEvent], action: str, cycle: int) -> HistoryEvent | None:
+    """The latest ``action`` of the cycle that fails verification (a signature before a
+    refusal: a refusal is shown only when no signature was attempted)."""
+    failed = [e for e in events if e.type == action and e.seq > cycle and not _ok(e)]
+    signed = [e for e in failed if e.data.get("form") != "refused"]
+    pool = signed or failed
+    return pool[-1] if pool else None
+
+
+def _signature(role: str, event: HistoryEvent | None, petitioner: str | None
+               ) -> ClosureSignature:
+    petitioner = petitioner or None
     if event is None:
         return ClosureSignature(role, petitioner=petitioner)
     return ClosureSignature(
         role, True, event.actor, event.at, event.key, event.seq, event.position, event.hash,
         event.signature_ok, event.authorized, event.chain_ok, event.data.get("opinion"),
-        event.data.get("form"), event.data.get("document_sha256"), petitioner, event.problems)
+        event.data.get("form"), event.data.get("document_sha256"), petitioner, event.problems,
+        _ok(event))
 
 
-def _signature_problems(action: str, event: HistoryEvent | None,
-                        close: HistoryEvent) -> list[ClosureProblem]:
-    name = SIGNATURE_NAMES[action]
-    missing = f"missing_{action.removesuffix('_sign')}"
-    if event is None:
-        return [ClosureProblem(missing, f"no {name} since the latest reply")]
-    where = f"{name} #{event.seq} by {event.actor}"
-    if event.data.get("form") == "refused":
-        return [ClosureProblem("refused", f"the petitioner refused to sign (拒签), recorded "
-                               f"by {event.actor} (#{event.seq}); a refusal is not a signature")]
+def _verdict_problems(action: str, event: HistoryEvent) -> list[ClosureProblem]:
+    """The signature event's own verdicts, as ``verify`` and the case history give them."""
+    where = f"{SIGNATURE_NAMES[action]} #{event.seq} by {event.actor}"
     problems = []
     detail = "; ".join(event.problems) or "see the case history"
     if not event.signature_ok:
@@ -224,32 +264,6 @@ def _signature_problems(action: str, event: HistoryEvent | None,
     if not event.chain_ok:
         problems.append(ClosureProblem("broken_chain", f"{where}: hash chain or sequence "
                                        "broken"))
-    if event.data.get("form") == "witnessed" and not event.data.get("document_sha256"):
-        problems.append(ClosureProblem("no_document", f"{where}: a witnessed signature "
-                                       "without the signed document's SHA-256"))
-    signed_at, closed_at = _moment(event.at), _moment(close.at)
-    if signed_at is not None and closed_at is not None and signed_at > closed_at:
-        problems.append(ClosureProblem("after_close", f"{where} is dated {event.at}, after "
-                                       f"the closing at {close.at}"))
-    return problems
-
-
-def _order_problems(signatures: dict[str, ClosureSignature]) -> list[ClosureProblem]:
-    """attest → consent → petitioner, by log order and by business time."""
-    present = [(action, signatures[role]) for action, role in SIGNATURES
-               if signatures[role].present and signatures[role].form != "refused"]
-    problems = []
-    for (first, a), (second, b) in zip(present, present[1:], strict=False):
-        assert a.seq is not None and b.seq is not None
-        if b.seq < a.seq:
-            problems.append(ClosureProblem("wrong_order", f"the {SIGNATURE_NAMES[second]} "
-                                           f"(#{b.seq}) precedes the {SIGNATURE_NAMES[first]} "
-                                           f"(#{a.seq})"))
-        elif (ta := _moment(a.at)) is not None and (tb := _moment(b.at)) is not None \
-                and tb < ta:
-            problems.append(ClosureProblem("wrong_order", f"the {SIGNATURE_NAMES[second]} is "
-                                           f"dated {b.at}, before the {SIGNATURE_NAMES[first]} "
-                                           f"({a.at})"))
     return problems
 
 

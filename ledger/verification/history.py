@@ -1,26 +1,23 @@
 """A case's audit trail (审计轨迹): every event with its actor, times, and verdicts.
 
-Each verdict is judged as ``verify`` judges it: the signature under the named key, the key's
-validity and the actor's authorization at that event's log position (directory replayed up to
-there), and the stream's hash link.
+Every verdict comes from the checked view (:mod:`ledger.verification.view`), which judges each
+event with the same checker as ``verify``: signature, key validity and authorization at that
+event's log position, the hash chain, business against recorded time, and the event's place in
+the signed Merkle log. An event that fails any check is shown as failing and changes nothing.
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from ledger.domain.cases import CaseState, CaseViolation, apply_action, check_action
-from ledger.domain.directory import Directory
+from ledger.domain.cases import CaseState
 from ledger.domain.policy import Policy
 from ledger.errors import InputError
-from ledger.log.keys import verify_signature
-from ledger.log.statement import DIRECTORY_STREAM, ZERO_HASH, Envelope, Statement
-from ledger.storage.replay import replay_case
-from ledger.storage.store import Store, StoredRecord
+from ledger.storage.store import Store
+from ledger.verification.checks import Check, CheckedEvent
+from ledger.verification.view import LedgerView
 
 
 @dataclass(frozen=True)
@@ -40,13 +37,23 @@ class HistoryEvent:
     authorized: bool
     chain_ok: bool
     problems: tuple[str, ...] = ()
+    failures: tuple[tuple[int, str], ...] = ()   # (check, reason) of every failed check
+    recorded_lag_seconds: int | None = None      # recorded time minus business time
+
+    @property
+    def ok(self) -> bool:
+        """Passed every check: only such an event counts (as a signature, a state change or
+        a closure) for any reader."""
+        return not self.failures
 
     def to_json(self) -> dict[str, Any]:
         return {"seq": self.seq, "position": self.position, "type": self.type, "at": self.at,
                 "recorded_at": self.recorded_at, "actor": self.actor, "role": self.role,
                 "unit": self.unit, "data": self.data, "hash": self.hash, "key": self.key,
                 "signature_ok": self.signature_ok, "authorized": self.authorized,
-                "chain_ok": self.chain_ok, "problems": list(self.problems)}
+                "chain_ok": self.chain_ok, "ok": self.ok, "problems": list(self.problems),
+                "failures": [{"check": c, "reason": r} for c, r in self.failures],
+                "recorded_lag_seconds": self.recorded_lag_seconds}
 
 
 @dataclass
@@ -58,7 +65,7 @@ class CaseHistory:
 
     @property
     def ok(self) -> bool:
-        return all(e.signature_ok and e.authorized and e.chain_ok for e in self.events)
+        return all(e.ok for e in self.events)
 
     def to_json(self) -> dict[str, Any]:
         state = self.state
@@ -106,95 +113,55 @@ def _role_for(action: str, roles: frozenset[str], policy: Policy) -> str:
     return "/".join(sorted(roles))
 
 
-def case_history(store: Store, case: str,
-                 directory_stream: list[DirectoryEvent] | None = None) -> CaseHistory:
-    records = store.stream(case)
-    if not records:
+def case_history(store: Store | LedgerView, case: str,
+                 view: LedgerView | None = None) -> CaseHistory:
+    """The audit trail of ``case``, every event judged by the checked view (pass one view
+    when reading many cases: the directory is then checked once)."""
+    if view is None:
+        view = store if isinstance(store, LedgerView) else LedgerView(store)
+    checked = view.stream(case)
+    if not checked.events:
         raise InputError(f"unknown case {case}", "Check the case number.")
-    directory_records = directory_stream if directory_stream is not None \
-        else directory_events(store)
-    directory = Directory()
-    d_index = 0
-    state: CaseState | None = None
-    prev_hash, prev_seq = ZERO_HASH, 0
-    events: list[HistoryEvent] = []
-
-    def lookup_at(position: int) -> Callable[[str], CaseState | None]:
-        """Other cases (``repeat_of``) as they stood just before ``position``."""
-        return lambda other: replay_case(store, other, before_position=position)[0]
-
-    for record in records:
-        while d_index < len(directory_records) and \
-                directory_records[d_index][0] < record.position:
-            position, action, data = directory_records[d_index]
-            directory.apply(action, data, position)
-            d_index += 1
-        event = _judge(record, directory, state, prev_hash, prev_seq,
-                       lookup_at(record.position))
-        events.append(event)
-        if event.at:   # empty when the stored bytes could not be read at all
-            with contextlib.suppress(KeyError, TypeError, ValueError, AssertionError):
-                state = apply_action(state, case, event.type, event.data,
-                                     datetime.fromisoformat(event.at))
-        prev_hash, prev_seq = event.hash, record.seq
-    for position, action, data in directory_records[d_index:]:
-        directory.apply(action, data, position)
-    history = CaseHistory(case, events, state)
-    if state is not None:
-        history.deadlines = deadlines(state, directory.policy)
+    policy = view.directory().policy
+    events = [_event(view, event, policy) for event in checked.events]
+    history = CaseHistory(case, events, checked.state)
+    if checked.state is not None:
+        history.deadlines = deadlines(checked.state, policy)
     return history
 
 
-DirectoryEvent = tuple[int, str, dict[str, Any]]   # position, type, data
+def directory_events(store: Store) -> LedgerView:
+    """A checked view to share when judging many cases (the directory is checked once)."""
+    return LedgerView(store)
 
 
-def directory_events(store: Store) -> list[DirectoryEvent]:
-    """The directory stream, parsed once; pass it to :func:`case_history` when judging many
-    cases (each replays it up to its own events' positions)."""
-    out = []
-    for record in store.stream(DIRECTORY_STREAM):
-        statement = Statement.from_signed_bytes(Envelope.from_bytes(record.state).signed)
-        out.append((record.position, statement.type, statement.data))
-    return out
+DirectoryEvent = LedgerView   # the shared per-report state, as callers name it
 
 
-def _judge(record: StoredRecord, directory: Directory, state: CaseState | None,
-           prev_hash: str, prev_seq: int, lookup: Any) -> HistoryEvent:
-    envelope = Envelope.from_bytes(record.state)
-    problems: list[str] = []
-    try:
-        statement = Statement.from_signed_bytes(envelope.signed)
-    except ValueError as exc:
-        return HistoryEvent(record.seq, record.position, record.type, "", "", "", "", None, {},
-                            envelope.hash, "", False, False, False, (f"unreadable: {exc}",))
-    key_problem = directory.key_problem(statement.key, statement.actor, record.position)
-    key = directory.keys.get(statement.key)
-    signature_ok = key is not None and verify_signature(key.public, envelope.signature,
-                                                        envelope.signed)
-    if key_problem:
-        problems.append(key_problem)
-    elif not signature_ok:
-        problems.append("signature does not verify")
-    actor = directory.actor(statement.actor)
-    authorized = actor is not None
-    if actor is None:
-        problems.append(f"{statement.actor} is not in the directory")
-    else:
+def _event(view: LedgerView, event: CheckedEvent, policy: Policy) -> HistoryEvent:
+    statement, envelope = event.statement, event.envelope
+    failures = tuple((int(f.check), f.reason) for f in event.failures)
+    problems = tuple(f.reason for f in event.failures)
+    digest = event.hash or ""
+    if statement is None:
+        return HistoryEvent(event.seq, event.position, event.type, "", "", "", "", None, {},
+                            digest, "", False, False, False, problems, failures)
+    recorded, lag = "", None
+    if envelope is not None:
         try:
-            check_action(state, statement.type, statement.data, actor,
-                         statement.business_time, directory, lookup)
-        except CaseViolation as exc:
-            authorized = False
-            problems.append(str(exc))
-    chain_ok = statement.prev == prev_hash and statement.seq == prev_seq + 1 and \
-        (statement.stream, statement.seq, statement.type) == (record.stream, record.seq,
-                                                              record.type)
-    if not chain_ok:
-        problems.append("hash chain or sequence broken")
+            moment = envelope.recorded_at
+            recorded = moment.isoformat(timespec="seconds")
+            lag = int((moment - datetime.fromisoformat(statement.at)).total_seconds())
+        except (ArithmeticError, ValueError, TypeError):
+            recorded = ""
+    actor = view.directory_at(event.position).actor(statement.actor)
     return HistoryEvent(
-        seq=record.seq, position=record.position, type=statement.type, at=statement.at,
-        recorded_at=envelope.recorded_at.isoformat(timespec="seconds"), actor=statement.actor,
-        role=_role_for(statement.type, actor.roles, directory.policy) if actor else "",
-        unit=actor.unit if actor else None, data=statement.data, hash=envelope.hash,
-        key=statement.key, signature_ok=signature_ok and key_problem is None,
-        authorized=authorized, chain_ok=chain_ok, problems=tuple(problems))
+        seq=event.seq, position=event.position, type=statement.type, at=statement.at,
+        recorded_at=recorded, actor=statement.actor,
+        role=_role_for(statement.type, actor.roles, policy) if actor else "",
+        unit=actor.unit if actor else None, data=statement.data, hash=digest,
+        key=statement.key,
+        signature_ok=not event.failed(Check.SIGNATURE, Check.KEY, Check.PARSE),
+        authorized=not event.failed(Check.AUTHORIZATION),
+        chain_ok=not event.failed(Check.CHAIN, Check.LOG),
+        problems=problems, failures=failures, recorded_lag_seconds=lag)

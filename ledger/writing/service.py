@@ -10,6 +10,7 @@ The CLI is a thin shell over :class:`Ledger`; another program can drive it the s
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -27,9 +28,10 @@ from ledger.errors import (
     InputError,
     KeyUnavailableError,
     LedgerError,
+    VerificationError,
 )
-from ledger.log.checkpoint import Checkpoint, sign_checkpoint
-from ledger.log.keys import LOG_KEY_NAME, Keystore, Signer, check_id
+from ledger.log.keys import LOG_KEY_NAME, Keystore, Signer, check_id, load_public_pem
+from ledger.log.log_signer import LogSigner
 from ledger.log.statement import (
     DIRECTORY_STREAM,
     ZERO_HASH,
@@ -38,8 +40,8 @@ from ledger.log.statement import (
     format_time,
     now_us,
 )
-from ledger.storage.replay import CaseCache, replay_case
 from ledger.storage.store import AppendConflict, PendingEvent, Store, parse_location
+from ledger.verification.view import CheckedStream, LedgerView
 from ledger.writing.session import Prepared, WriteSession, sign_all
 
 MAX_RETRIES = 20
@@ -68,6 +70,7 @@ class Command:
     actor: str
     at: datetime
     cmd: str | None = None
+    migration: str | None = None   # the migration batch this write belongs to (signed)
 
 
 class _Signing:
@@ -103,15 +106,34 @@ def default_keystore() -> str:
     return os.environ.get("XINFANG_KEYSTORE") or str(Path("~/.xinfang/keys").expanduser())
 
 
+def _pinned(keystore: Keystore, name: str) -> bytes | None:
+    """A trust anchor kept in the keystore as ``<name>.pub`` (written by ``xinfang init``)."""
+    try:
+        path = keystore.public_path(name)
+        return load_public_pem(path.read_bytes()) if path.exists() else None
+    except (OSError, LedgerError):
+        return None
+
+
+def _refuse_unless_intact(stream: CheckedStream, what: str) -> None:
+    failure = stream.first_failure
+    if failure is not None:
+        raise VerificationError(
+            f"{what} has an event that fails verification, so nothing was written: "
+            f"position {failure.position} ({failure.stream}#{failure.seq}) fails check "
+            f"{int(failure.check)}: {failure.reason}",
+            "Run `xinfang verify` to see what was changed; no write builds on a bad event.")
+
+
 class Ledger:
     def __init__(self, store: Store, keystore: Keystore) -> None:
         self.store = store
         self.keystore = keystore
-        self._directory: Directory | None = None
-        self._directory_seq = 0
-        self._directory_head = ZERO_HASH
-        self._sign_checkpoint: Callable[[int, bytes], str] | None = None
-        self._cases = CaseCache(store, capacity=4096)
+        self._log_signer_state: LogSigner | None = None
+        # Every write builds only on events this view has checked (signature, key,
+        # authorization, chain, Merkle log), judged under the keystore's pinned anchors.
+        self.view = LedgerView(store, log_key=_pinned(keystore, LOG_KEY_NAME),
+                               admin_key=_pinned(keystore, "admin"))
 
     # ---- opening -----------------------------------------------------------------------------
 
@@ -130,24 +152,50 @@ class Ledger:
     @classmethod
     def init(cls, url: str, keystore: str | os.PathLike[str] | None, *, origin: str,
              admin: str, admin_name: str | None = None, policy: Policy | None = None,
-             passphrase: str | None = None, at: datetime | None = None) -> Ledger:
-        """Create the tables, the log key and the admin key, and sign the first event."""
+             passphrase: str | None = None, at: datetime | None = None,
+             reuse_keys: bool = False) -> Ledger:
+        """Create the tables, the log key and the admin key, and sign the first event.
+
+        A keystore that already holds a log key or this admin's key belongs to another ledger:
+        refused unless ``reuse_keys`` (integrity.md, "Trust anchors are taken by role"). The
+        log key and the admin key always differ. The log signer's state for ``origin`` starts
+        empty (with ``reuse_keys``, replacing the one an earlier ledger of that origin left).
+        """
         check_id(admin, "admin id")
+        if admin == LOG_KEY_NAME:
+            raise InputError(f"the admin id {admin!r} is the log key's name",
+                             "Choose another admin id, e.g. admin-01.")
         if not origin or any(c.isspace() for c in origin) or "+" in origin:
             raise InputError(f"invalid origin {origin!r}",
                              "Use a schema-less URL-like name, e.g. xx-city-psb.example/ledger.")
         location = parse_location(url)
         store = Store(location, create=True)
-        if store.is_initialized():
+        try:
+            if store.is_initialized():
+                raise InputError(f"the ledger at {location.display} is already initialized")
+            keys = Keystore(keystore or default_keystore(),
+                            passphrase if passphrase is not None
+                            else os.environ.get("XINFANG_PASSPHRASE"))
+            held = [name for name in (LOG_KEY_NAME, admin) if keys.has(name)]
+            if held and not reuse_keys:
+                raise InputError(
+                    f"the keystore {keys.path} already holds the key(s) {', '.join(held)}, "
+                    "made for another ledger",
+                    "Give a new ledger its own --keystore, or pass --reuse-keys to bind these "
+                    "keys to this ledger too.")
+            log_signer = keys.load(LOG_KEY_NAME) if keys.has(LOG_KEY_NAME) else keys.create(
+                LOG_KEY_NAME)
+            admin_signer = keys.load(admin) if keys.has(admin) else keys.create(admin)
+            if admin_signer.public == log_signer.public:
+                raise InputError(f"the key of {admin!r} is the log key",
+                                 "The log key and the admin key must differ: give the admin "
+                                 "its own key.")
+        except BaseException:
             store.close()
-            raise InputError(f"the ledger at {location.display} is already initialized")
-        keys = Keystore(keystore or default_keystore(),
-                        passphrase if passphrase is not None
-                        else os.environ.get("XINFANG_PASSPHRASE"))
-        log_signer = keys.load(LOG_KEY_NAME) if keys.has(LOG_KEY_NAME) else keys.create(
-            LOG_KEY_NAME)
-        admin_signer = keys.load(admin) if keys.has(admin) else keys.create(admin)
+            raise
         keys.write_public("admin", admin_signer.public)
+        state = LogSigner(keys.path, origin, log_signer)
+        state.start()
         ledger = cls(store, keys)
         data = {"origin": origin, "admin": admin, "admin_name": admin_name or admin,
                 "admin_key": admin_signer.public.hex(), "log_key": log_signer.public.hex(),
@@ -158,8 +206,7 @@ class Ledger:
             data=data)
         signed = statement.signed_bytes()
         envelope = Envelope(now_us(), admin_signer.sign(signed), signed)
-        ledger._append([PendingEvent(DIRECTORY_STREAM, 1, "init", envelope.to_bytes())],
-                       origin, log_signer)
+        ledger._append([PendingEvent(DIRECTORY_STREAM, 1, "init", envelope.to_bytes())], state)
         return ledger
 
     def close(self) -> None:
@@ -174,18 +221,15 @@ class Ledger:
     # ---- directory ---------------------------------------------------------------------------
 
     def directory(self, *, refresh: bool = True) -> Directory:
-        """The current directory, refreshed incrementally from the directory stream."""
-        if self._directory is not None and not refresh:
-            return self._directory
-        if self._directory is None:
-            self._directory = Directory()
-        for record in self.store.stream(DIRECTORY_STREAM, after_seq=self._directory_seq):
-            envelope = Envelope.from_bytes(record.state)
-            statement = Statement.from_signed_bytes(envelope.signed)
-            self._directory.apply(statement.type, statement.data, record.position)
-            self._directory_seq = record.seq
-            self._directory_head = envelope.hash
-        return self._directory
+        """The current directory, as its events that pass every check make it."""
+        return self.view.directory()
+
+    def checked_directory(self) -> tuple[Directory, tuple[int, str]]:
+        """The directory and its stream head for a write; refuses (VerificationError) when
+        any directory event fails a check, since every write is judged by the directory."""
+        stream = self.view.directory_stream()
+        _refuse_unless_intact(stream, "the directory")
+        return self.view.directory(), stream.head
 
     @property
     def origin(self) -> str:
@@ -223,16 +267,14 @@ class Ledger:
 
     # ---- cases -------------------------------------------------------------------------------
 
-    def case_state(self, case: str, *, before_position: int | None = None) -> CaseState | None:
-        return self.case_state_and_head(case, before_position=before_position)[0]
+    def case_state_and_head(self, case: str) -> tuple[CaseState | None, tuple[int, str]]:
+        """The case's state and head (seq, hash) for a write, from its checked events: a
+        write never builds on an event that fails a check (VerificationError instead).
 
-    def case_state_and_head(self, case: str, *, before_position: int | None = None
-                            ) -> tuple[CaseState | None, tuple[int, str]]:
-        """The case's state and its head (seq, hash), from one read of its stream, so a
-        command is always chained to exactly the events its checks saw."""
-        if before_position is not None:
-            return replay_case(self.store, case, before_position=before_position)
-        return self._cases.current(case)
+        Returns a copy of the state the caller may change."""
+        stream = self.view.stream(case)
+        _refuse_unless_intact(stream, f"case {case}")
+        return copy.copy(stream.state), stream.head
 
     def next_case_number(self, year: int) -> str:
         prefix = f"XF-{year:04d}-"
@@ -297,8 +339,11 @@ class Ledger:
                     pending = [item.pending(signature) for (_, item), signature
                                in zip(chunk, signatures[start:start + batch_size], strict=True)]
                     positions = self._append(pending)
-                    for (index, item), position in zip(chunk, positions, strict=True):
+                    for (index, item), position, event in zip(chunk, positions, pending,
+                                                              strict=True):
                         statement = item.statement
+                        self.view.note_appended(statement, position,
+                                                Envelope.from_bytes(event.state))
                         receipts[index] = Receipt(statement.stream, statement.seq, position,
                                                   statement.type, item.hash)
                     written += len(chunk)
@@ -306,9 +351,7 @@ class Ledger:
                         progress("written", written, len(prepared))
             except AppendConflict:
                 if written == 0:
-                    self._directory = None  # reload: someone else wrote meanwhile
-                    self._directory_seq = 0
-                    continue
+                    continue   # someone else wrote meanwhile: the view reads it next time
                 raise ConflictError(
                     f"another writer changed the same cases after {written} events were written",
                     "Run the same command again: what was written is recognized and skipped."
@@ -316,39 +359,48 @@ class Ledger:
             for actor, signer in session.rotated_keys.items():
                 self.keystore.retire(actor)
                 self.keystore.save(signer)
-            if written and any(item.statement.stream == DIRECTORY_STREAM
-                               for _, item in prepared):
-                self.directory()
             return [r for r in receipts if r is not None] if len(commands) > 1 else \
                 [receipts[0]] if receipts[0] is not None else []
         raise ConflictError(f"gave up after {MAX_RETRIES} concurrent conflicts",
                             "Try the command again.")
 
+    def _signer_identity(self) -> tuple[str, bytes]:
+        """Origin and log key as the stored init event names them, read directly rather than
+        through the checked view: the signer proves the tree itself (ledger/log/log_signer.py),
+        so a tampered log must get its precise refusal, not "no log key". Taking them unchecked
+        is safe: a changed origin finds no signer state, and the trust-on-first-use check then
+        needs a note the log key signed under that origin."""
+        record = self.store.event_at(DIRECTORY_STREAM, 1)
+        try:
+            if record is None:
+                raise ValueError("missing")
+            statement = Statement.from_signed_bytes(Envelope.from_bytes(record.state).signed)
+            if statement.type != "init":
+                raise ValueError("not an init event")
+            return statement.origin, bytes.fromhex(statement.data["log_key"])
+        except (ValueError, KeyError, TypeError, LedgerError):
+            raise VerificationError("the ledger's init event is missing or unreadable, so no "
+                                    "checkpoint can be signed",
+                                    "Run `xinfang verify` to find what was changed.") from None
+
     def _log_signer(self) -> Signer:
         signer = self.keystore.load(LOG_KEY_NAME)
-        if signer.public != self.directory(refresh=False).log_key:
+        if signer.public != self._signer_identity()[1]:
             raise KeyUnavailableError("the keystore's log key is not this ledger's log key",
                                       "Point --keystore at the keystore made by `xinfang init`.")
         return signer
 
-    def _checkpoint_signer(self, origin: str | None = None,
-                           log_signer: Signer | None = None) -> Callable[[int, bytes], str]:
-        """The function that signs checkpoints with the log key (made once per ledger)."""
-        if origin is None and log_signer is None and self._sign_checkpoint is not None:
-            return self._sign_checkpoint
-        origin = origin or self.directory(refresh=False).origin
-        signer = log_signer or self._log_signer()
+    def _checkpoint_signer(self) -> LogSigner:
+        """The log key with its own state of the last tree it signed (made once per Ledger;
+        the state itself is re-read at every write, see ledger/log/log_signer.py)."""
+        if self._log_signer_state is None:
+            self._log_signer_state = LogSigner(self.keystore.path, self._signer_identity()[0],
+                                               self._log_signer())
+        return self._log_signer_state
 
-        def sign(size: int, root: bytes) -> str:
-            return sign_checkpoint(Checkpoint(origin, size, root), origin, signer.private)
-
-        if log_signer is None:
-            self._sign_checkpoint = sign
-        return sign
-
-    def _append(self, pending: list[PendingEvent], origin: str | None = None,
-                log_signer: Signer | None = None) -> list[int]:
-        return self.store.append(pending, self._checkpoint_signer(origin, log_signer))
+    def _append(self, pending: list[PendingEvent],
+                log_signer: LogSigner | None = None) -> list[int]:
+        return self.store.append(pending, log_signer or self._checkpoint_signer())
 
     def _receipt_for_position(self, position: int, *, duplicate: bool) -> Receipt:
         for note in self.store.iter_log(after=position - 1, batch=1, stop=position):
@@ -359,6 +411,15 @@ class Ledger:
 
     # ---- checkpoints -------------------------------------------------------------------------
 
+    def reanchor(self) -> str:
+        """After restoring a backup older than the last tree this keystore's log key signed:
+        trust the restored ledger's latest checkpoint once (it must verify under the log key
+        and match the tree recomputed from the rows) and return it. Only the log key's holder
+        can do this; the refusal it lifts protects against everyone else."""
+        self._checkpoint_signer().forget()
+        return self.checkpoint()
+
     def checkpoint(self) -> str:
-        """The latest signed checkpoint note (signing a new one if the tree has grown)."""
+        """The latest signed checkpoint note, once the log signer has proven it is the tree it
+        last signed (or a proven extension of it); refused otherwise (UnprovenTreeError)."""
         return self.store.write_checkpoint(self._checkpoint_signer()).note

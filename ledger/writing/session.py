@@ -70,18 +70,30 @@ def sign_all(items: list[Prepared]) -> list[bytes]:
     return [item.signer.sign(item.signed) for item in items]
 
 
+MAX_MIGRATION_NAME = 100
+
+
+def migration_name(name: str | None) -> str | None:
+    """A migration batch name as signed: short, printable, no surrounding spaces."""
+    if name is not None and (not name or len(name) > MAX_MIGRATION_NAME
+                             or name != name.strip() or not name.isprintable()):
+        raise InputError(f"invalid migration name {name[:MAX_MIGRATION_NAME]!r}",
+                         f"Use 1-{MAX_MIGRATION_NAME} printable characters, e.g. paper-2025.")
+    return name
+
+
 class WriteSession:
     def __init__(self, ledger: Ledger, *, simulate: bool) -> None:
         self.ledger = ledger
         self.store = ledger.store
         self.simulate = simulate
-        live = ledger.directory()   # one refresh per session
+        # One checked refresh per session; refused if any directory event fails a check.
+        live, directory_head = ledger.checked_directory()
         self.directory: Directory = copy.deepcopy(live) if simulate else live
         self.states: dict[str, CaseState | None] = {}
         # Heads come from the same reads as the states they chain to; a concurrent append
         # then collides on (stream, seq) and the whole command is prepared again.
-        self.heads: dict[str, tuple[int, str]] = {
-            DIRECTORY_STREAM: (ledger._directory_seq, ledger._directory_head)}
+        self.heads: dict[str, tuple[int, str]] = {DIRECTORY_STREAM: directory_head}
         self.hashes: dict[tuple[str, int], str] = {}
         self._position: int | None = None   # synthetic log positions, for simulation
         self.next_numbers: dict[int, int] = {}
@@ -126,6 +138,7 @@ class WriteSession:
         at = command.at
         if at.tzinfo is None:
             raise InputError("the business time has no UTC offset")
+        format_time(at)   # refuses a time outside the bounds every verifier accepts
         tolerance = timedelta(seconds=self.directory.policy.clock_tolerance_seconds)
         if at > self.now + tolerance:
             raise InputError(f"business time {at.isoformat()} is in the future",
@@ -148,7 +161,8 @@ class WriteSession:
         seq, prev = self.head(stream)
         statement = Statement(origin=self.directory.origin, stream=stream, seq=seq + 1,
                               prev=prev, type=action, at=format_time(at), actor=command.actor,
-                              key=signer.key_id, data=data, cmd=command.cmd)
+                              key=signer.key_id, data=data, cmd=command.cmd,
+                              migration=migration_name(command.migration))
         signed = statement.signed_bytes()
         self._apply(statement, event_hash(signed))
         return Prepared(statement, signed, signer)
@@ -166,7 +180,8 @@ class WriteSession:
         else:
             self.states[statement.stream] = apply_action(
                 self.states.get(statement.stream), statement.stream, statement.type,
-                statement.data, statement.business_time)
+                statement.data, statement.business_time, seq=statement.seq,
+                actor=statement.actor)
 
     def _check_case(self, command: Command, data: dict[str, Any]) -> str:
         case = command.case

@@ -1,0 +1,382 @@
+"""The one per-event checker: checks 1-6 of docs/integrity.md for one stored event, in log order.
+
+Every reader judges events here — ``verify`` over the whole log, the checked view
+(:mod:`ledger.verification.view`) for one case or the directory, bundles, and the write path
+for the streams it builds on — so one event has one verdict wherever it appears.
+
+Judging one event has two halves:
+
+* order-free (:func:`check_signatures`, checks 2 and the canonical/schema half of 1): needs only
+  the event's bytes and the public key its key id names, so it runs in parallel, ahead of
+* the order-dependent half (:meth:`EventChecker.check`, checks 1, 3-6): the directory and the
+  case as the log stands just before the event.
+
+The order-dependent half receives the order-free verdict first, so an event that fails any
+check never changes a case or the directory: later events are judged without it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from ledger.domain.cases import CaseState, CaseViolation, apply_action, check_action
+from ledger.domain.directory import Directory, DirectoryViolation
+from ledger.log.keys import key_id
+from ledger.log.statement import DIRECTORY_STREAM, ZERO_HASH, Envelope, Statement, event_hash
+from ledger.verification.checks import Check, CheckedEvent, Failure
+from schemas.actions import data_problem
+
+#: What hostile data can raise from the domain rules; each becomes a failure, never a crash.
+JUDGING_ERRORS = (ArithmeticError, LookupError, TypeError, ValueError, AttributeError,
+                  AssertionError, RecursionError, CaseViolation, DirectoryViolation)
+
+Head = tuple[int, str]
+
+
+@dataclass(frozen=True, slots=True)
+class LogEntry:
+    """One stored row, parsed once: the columns, the envelope and the (unchecked) statement."""
+
+    position: int
+    stream: str
+    seq: int
+    topic: str
+    state: bytes
+    envelope: Envelope | None
+    statement: Statement | None
+    at: datetime | None
+    problem: str | None = None   # why the row does not parse, when it does not
+
+
+def parse_entry(position: int, stream: str, seq: int, topic: str, state: bytes) -> LogEntry:
+    """Split a stored row into envelope and statement; never raises."""
+    try:
+        envelope = Envelope.from_bytes(bytes(state))
+    except (ValueError, TypeError, OverflowError) as exc:
+        return LogEntry(position, stream, seq, topic, bytes(state), None, None, None,
+                        f"stored state is not a signed xinfang statement ({exc})")
+    try:
+        statement = Statement.from_signed_bytes(envelope.signed, strict=False)
+        at = datetime.fromisoformat(statement.at)
+    except (ValueError, TypeError, OverflowError, RecursionError) as exc:
+        return LogEntry(position, stream, seq, topic, bytes(state), envelope, None, None,
+                        f"signed bytes do not parse: {exc}")
+    return LogEntry(position, stream, seq, topic, bytes(state), envelope, statement, at)
+
+
+class KeyBook:
+    """Key id → public key, gathered from directory events in log order.
+
+    Only used to find the public key a signature claims (a key id is a digest of its public
+    key, so the mapping is unique); whether the key may sign there is check 3's business.
+    """
+
+    def __init__(self) -> None:
+        self.keys: dict[str, bytes] = {}
+
+    def learn(self, entry: LogEntry) -> None:
+        if entry.statement is not None and entry.stream == DIRECTORY_STREAM:
+            self.learn_statement(entry.statement)
+
+    def learn_statement(self, statement: Statement) -> None:
+        field = {"init": "admin_key", "actor.add": "public_key",
+                 "actor.rotate_key": "public_key"}.get(statement.type)
+        value = statement.data.get(field) if field else None
+        if type(value) is not str or len(value) != 64:
+            return
+        try:
+            public = bytes.fromhex(value)
+        except ValueError:
+            return
+        self.keys.setdefault(key_id(public), public)
+
+    def job(self, entry: LogEntry) -> SignatureJob | None:
+        """The order-free checks' input for ``entry`` (None when it cannot be checked)."""
+        statement, envelope = entry.statement, entry.envelope
+        if statement is None or envelope is None:
+            return None
+        public = self.keys.get(statement.key)
+        if public is None:
+            return None   # no such key: check 3 fails, and the event never counts
+        return (entry.position, entry.stream, entry.seq, public, envelope.signature,
+                envelope.signed)
+
+
+# ---- the order-free half: runs in worker processes (and inline for small inputs) -----------
+
+SignatureJob = tuple[int, str, int, bytes, bytes, bytes]  # position, stream, seq, pub, sig, signed
+
+
+def check_signatures(jobs: Sequence[SignatureJob]) -> list[Failure]:
+    """Check 2 (signature) and the canonical/schema half of check 1 for a batch of events."""
+    failures = []
+    keys: dict[bytes, Ed25519PublicKey] = {}   # a batch has few distinct signers
+    for position, stream, seq, public, signature, signed in jobs:
+        key = keys.get(public)
+        if key is None and len(public) == 32:
+            try:
+                key = keys[public] = Ed25519PublicKey.from_public_bytes(public)
+            except ValueError:
+                key = None
+        try:
+            if key is None:
+                raise InvalidSignature
+            key.verify(signature, signed)
+        except InvalidSignature:
+            failures.append(Failure(position, Check.SIGNATURE, stream, seq,
+                                    "signature does not verify under the named key"))
+            continue
+        try:
+            statement = Statement.from_signed_bytes(signed)
+        except (ValueError, TypeError, OverflowError, RecursionError) as exc:
+            failures.append(Failure(position, Check.PARSE, stream, seq, f"signed bytes: {exc}"))
+            continue
+        problem = schema_problem(statement.type, statement.data)
+        if problem:
+            failures.append(Failure(position, Check.PARSE, stream, seq, problem))
+    return failures
+
+
+def schema_problem(action: str, data: dict[str, Any]) -> str | None:
+    """Why ``data`` is not exactly the schema's form of ``action`` (None if it is)."""
+    try:
+        return data_problem(action, data)   # strict: JSON types exactly as the schema says
+    except JUDGING_ERRORS as exc:
+        return f"data cannot be read: {type(exc).__name__}"
+
+
+# ---- the order-dependent half ----------------------------------------------------------------
+
+class CaseSource(Protocol):
+    """Where the checker keeps case states and heads (only states built from events that
+    passed every check): a bounded cache over the store, a view, or memory for a bundle."""
+
+    def get(self, case: str, position: int, seq: int | None = None
+            ) -> tuple[CaseState | None, Head]: ...
+
+    def put(self, case: str, state: CaseState | None, head: Head) -> None: ...
+
+
+class MemoryCases:
+    """Case states and heads in memory (bundles, small views)."""
+
+    def __init__(self) -> None:
+        self.entries: dict[str, tuple[CaseState | None, Head]] = {}
+
+    def get(self, case: str, position: int, seq: int | None = None
+            ) -> tuple[CaseState | None, Head]:
+        return self.entries.get(case, (None, (0, ZERO_HASH)))
+
+    def put(self, case: str, state: CaseState | None, head: Head) -> None:
+        self.entries[case] = (state, head)
+
+
+class EventChecker:
+    """Checks 1 and 3-6 of one event at a time, in log order, given the order-free verdict.
+
+    The directory is replayed as directory events arrive (only those that pass); case events
+    are judged against ``directory_at(position)`` (the live directory by default, a snapshot
+    for a view that judges one case long after the fact) and the states in ``cases``.
+    ``trusted_log_key``/``trusted_admin_key`` pin the init event to the inspector's anchors.
+    """
+
+    def __init__(self, cases: CaseSource, *, trusted_log_key: bytes | None = None,
+                 trusted_admin_key: bytes | None = None,
+                 directory: Directory | None = None,
+                 directory_at: Callable[[int], Directory] | None = None) -> None:
+        self.cases = cases
+        self.trusted_log_key = trusted_log_key
+        self.trusted_admin_key = trusted_admin_key
+        self.directory = directory if directory is not None else Directory()
+        self.directory_at = directory_at or (lambda _position: self.directory)
+        self.directory_head: Head = (0, ZERO_HASH)
+        self.events = 0
+        self.streams = 0
+
+    def check(self, entry: LogEntry, early: Iterable[Failure] = ()) -> CheckedEvent:
+        """The verdict of ``entry``; ``early`` holds its order-free failures."""
+        self.events += 1
+        if entry.seq == 1:
+            self.streams += 1
+        verdict = _Verdict(entry, list(early))
+        statement = entry.statement
+        if statement is None or entry.envelope is None or entry.at is None:
+            verdict.fail(Check.PARSE, entry.problem or "stored state does not parse")
+            return verdict.done()
+        if (statement.stream, statement.seq, statement.type) != \
+                (entry.stream, entry.seq, entry.topic):
+            verdict.fail(Check.PARSE, f"signed bytes say {statement.stream}#{statement.seq} "
+                         f"{statement.type}, the stored columns say {entry.stream}#{entry.seq} "
+                         f"{entry.topic}")
+        if entry.stream == DIRECTORY_STREAM:
+            self._check_directory_event(verdict, statement, entry)
+        else:
+            self._check_case_event(verdict, statement, entry)
+        return verdict.done()
+
+    # ---- shared parts ----------------------------------------------------------------------
+
+    def _check_common(self, verdict: _Verdict, statement: Statement, entry: LogEntry,
+                      directory: Directory) -> None:
+        if directory.initialized and statement.origin != directory.origin:
+            verdict.fail(Check.PARSE, f"origin {statement.origin!r} is not this ledger's "
+                         f"({directory.origin!r}): an event of another ledger")
+        assert entry.envelope is not None and entry.at is not None
+        try:
+            tolerance = timedelta(seconds=directory.policy.clock_tolerance_seconds)
+            late = entry.at.tzinfo is None or entry.at > entry.envelope.recorded_at + tolerance
+        except (ArithmeticError, ValueError, TypeError):
+            late = True
+        if late:
+            verdict.fail(Check.TIME, f"business time {statement.at} is after the recorded "
+                         f"time {_recorded_text(entry.envelope)} (beyond the clock tolerance)")
+        if statement.type == "init" and not directory.initialized:
+            self._check_init_key(verdict, statement)
+            return
+        problem = directory.key_problem(statement.key, statement.actor, entry.position)
+        if problem is not None:
+            verdict.fail(Check.KEY, problem)
+
+    def _check_init_key(self, verdict: _Verdict, statement: Statement) -> None:
+        data = statement.data
+        admin = _hex_key(data.get("admin_key"))
+        log = _hex_key(data.get("log_key"))
+        if admin is None or log is None:
+            verdict.fail(Check.KEY, "init does not name an admin key and a log key")
+            return
+        if admin == log:
+            verdict.fail(Check.KEY, "init names one key for both the log and the admin roles")
+        if self.trusted_admin_key is not None and admin != self.trusted_admin_key:
+            verdict.fail(Check.KEY, "the ledger's admin key is not the trusted admin key")
+        if self.trusted_log_key is not None and log != self.trusted_log_key:
+            verdict.fail(Check.LOG, "the ledger's log key is not the trusted log key")
+        if key_id(admin) != statement.key:
+            verdict.fail(Check.KEY, "init is not signed by the admin key it registers")
+        if data.get("origin") != statement.origin:
+            verdict.fail(Check.PARSE, "init's origin differs from the statement's origin")
+
+    @staticmethod
+    def _check_chain(verdict: _Verdict, statement: Statement, entry: LogEntry,
+                     head: Head) -> Head:
+        last_seq, last_hash = head
+        if statement.seq != last_seq + 1:
+            verdict.fail(Check.CHAIN, f"sequence jumps from {last_seq} to {statement.seq} "
+                         "(events missing or reordered)")
+        elif statement.prev != last_hash:
+            verdict.fail(Check.CHAIN, "previous-hash link does not match the stream's "
+                         "previous event")
+        assert entry.envelope is not None
+        return statement.seq, event_hash(entry.envelope.signed)
+
+    # ---- the directory ---------------------------------------------------------------------
+
+    def _check_directory_event(self, verdict: _Verdict, statement: Statement,
+                               entry: LogEntry) -> None:
+        directory = self.directory
+        self._check_common(verdict, statement, entry, directory)
+        self.directory_head = self._check_chain(verdict, statement, entry, self.directory_head)
+        try:
+            directory.check(statement.type, statement.actor, statement.data)
+        except DirectoryViolation as exc:
+            verdict.fail(Check.AUTHORIZATION, str(exc))
+        except JUDGING_ERRORS as exc:
+            verdict.fail(Check.PARSE, f"data cannot be judged: {type(exc).__name__} {exc}")
+        if verdict.failures:
+            return
+        try:
+            directory.apply(statement.type, statement.data, entry.position)
+        except JUDGING_ERRORS as exc:
+            verdict.fail(Check.PARSE, f"data cannot be applied: {type(exc).__name__} {exc}")
+
+    # ---- cases -----------------------------------------------------------------------------
+
+    def _check_case_event(self, verdict: _Verdict, statement: Statement,
+                          entry: LogEntry) -> None:
+        directory = self.directory_at(entry.position)
+        self._check_common(verdict, statement, entry, directory)
+        case, head = self.cases.get(entry.stream, entry.position, entry.seq)
+        head = self._check_chain(verdict, statement, entry, head)
+        assert entry.at is not None
+        signer = directory.actor(statement.actor)
+        if signer is None:
+            verdict.fail(Check.AUTHORIZATION, f"{statement.actor} is not in the directory at "
+                         "this position")
+        else:
+            try:
+                check_action(case, statement.type, statement.data, signer, entry.at, directory,
+                             lambda other: self.cases.get(other, entry.position)[0])
+            except CaseViolation as exc:
+                verdict.fail(Check.AUTHORIZATION, str(exc))
+            except JUDGING_ERRORS as exc:
+                verdict.fail(Check.PARSE, f"data cannot be judged: {type(exc).__name__} {exc}")
+        if not verdict.failures:
+            try:
+                case = apply_action(case, entry.stream, statement.type, statement.data,
+                                    entry.at, seq=statement.seq, actor=statement.actor)
+            except JUDGING_ERRORS as exc:
+                verdict.fail(Check.PARSE, f"data cannot be applied: {type(exc).__name__} "
+                             f"{exc}")
+        self.cases.put(entry.stream, case, head)
+
+
+class _Verdict:
+    __slots__ = ("entry", "failures")
+
+    def __init__(self, entry: LogEntry, failures: list[Failure]) -> None:
+        self.entry = entry
+        self.failures = failures
+
+    def fail(self, check: Check, reason: str) -> None:
+        entry = self.entry
+        self.failures.append(Failure(entry.position, check, entry.stream, entry.seq, reason))
+
+    def done(self) -> CheckedEvent:
+        entry = self.entry
+        failures = tuple(sorted(self.failures, key=lambda f: f.check))
+        return CheckedEvent(entry.position, entry.stream, entry.seq, entry.topic,
+                            entry.envelope, entry.statement, failures)
+
+
+def _hex_key(value: Any) -> bytes | None:
+    if type(value) is not str or len(value) != 64:
+        return None
+    try:
+        return bytes.fromhex(value)
+    except ValueError:
+        return None
+
+
+def _recorded_text(envelope: Envelope) -> str:
+    try:
+        return envelope.recorded_at.isoformat()
+    except (ArithmeticError, ValueError):
+        return f"{envelope.recorded_at_us} µs after the epoch (out of range)"
+
+
+def check_entries(checker: EventChecker, entries: Iterable[LogEntry], keybook: KeyBook,
+                  extra: dict[int, list[Failure]] | None = None) -> list[CheckedEvent]:
+    """Judge a few entries inline, in order (the order-free half first, for each one).
+
+    ``extra`` adds failures found elsewhere (e.g. the Merkle log), by position, so they too
+    keep the event from counting.
+    """
+    out = []
+    for entry in entries:
+        keybook.learn(entry)
+        job = keybook.job(entry)
+        early = check_signatures([job]) if job is not None else []
+        if extra:
+            early.extend(extra.get(entry.position, ()))
+        out.append(checker.check(entry, early))
+    return out
+
+
+__all__ = ["JUDGING_ERRORS", "CaseSource", "EventChecker", "KeyBook", "LogEntry",
+           "MemoryCases", "SignatureJob", "check_entries", "check_signatures", "parse_entry",
+           "schema_problem"]
