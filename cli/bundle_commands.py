@@ -70,7 +70,16 @@ def export_cmd(cases: tuple[str, ...], all_closed: bool, out: str | None) -> Non
         if not chosen:
             raise InputError("no case to export" if not all_closed else "no closed case",
                              "Name one or more cases, or use --all-closed.")
-        bundle = export_bundle(store, chosen, sign_heads=_heads_signer(store))
+        # The log key attests stream heads only for streams whose every event it has checked
+        # (the one checked view): it never vouches for a forged or planted event.
+        failure = _first_failure(store, chosen)
+        signer = _heads_signer(store) if failure is None else None
+        if failure is not None:
+            click.echo(f"warning: {failure.stream}#{failure.seq} at position {failure.position} "
+                       f"fails check {int(failure.check)} ({failure.reason}); the bundle holds "
+                       "the events as stored and will not attest that its streams are "
+                       "complete", err=True)
+        bundle = export_bundle(store, chosen, sign_heads=signer)
     data = bundle_bytes(bundle)
     if out is None:
         click.echo(data.decode("utf-8"), nl=False)
@@ -79,6 +88,24 @@ def export_cmd(cases: tuple[str, ...], all_closed: bool, out: str | None) -> Non
     size = parse_checkpoint(bundle["checkpoint"]).checkpoint.size
     click.echo(f"exported {len(bundle['cases'])} case(s) and {len(bundle['events'])} events "
                f"proven against checkpoint size {size} to {out}")
+
+
+def _first_failure(store: Store, cases: list[str]) -> Any:
+    """The first failing event of the directory or the chosen cases, judged by the checked
+    view under the keystore's pinned anchors (None when all pass)."""
+    from ledger.verification.view import LedgerView
+
+    keystore = Path(settings().keystore).expanduser()
+    view = LedgerView(store, log_key=_pinned(keystore / "log.pub"),
+                      admin_key=_pinned(keystore / "admin.pub"))
+    for stream in (view.directory_stream(), *(view.stream(case) for case in cases)):
+        if stream.first_failure is not None:
+            return stream.first_failure
+    return None
+
+
+def _pinned(path: Path) -> bytes | None:
+    return load_public_pem(path.read_bytes()) if path.exists() else None
 
 
 def _heads_signer(store: Store) -> Any:

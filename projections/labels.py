@@ -112,7 +112,8 @@ LABELS: dict[str, dict[str, tuple[str, str]]] = {
         "authorized": ("授权", "authorized"), "details": ("内容", "details"),
         "status": ("状态", "status"), "deadlines": ("期限", "deadlines"),
         "ok": ("通过", "ok"), "bad": ("不通过", "FAILED"), "yes": ("是", "yes"),
-        "no": ("否", "no"),
+        "no": ("否", "no"), "verdict": ("验证", "verified"),
+        "late": ("补录", "entered late"), "days": ("天", "days"), "check": ("检查", "check"),
     },
 }
 

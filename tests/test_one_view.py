@@ -244,3 +244,23 @@ def test_reports_never_fold_a_planted_or_failing_event(world: World) -> None:
         failed = {position for position, *_ in rm.failures(store)}
         assert forged in failed
     assert 0 in {position for position, *_ in rm.failures(store)}   # seen by the rebuild
+
+
+def test_export_never_attests_a_stream_with_a_failing_event(world: World, tmp_path: Any) -> None:
+    """The log key signs stream heads only for streams the checked view passes."""
+    case = world.accepted_case()
+    led = world.ledger
+    forge(led.store, Signer.generate("officer-07"), stream=case, action="progress",
+          actor="officer-07", at=t("2025-03-05"), data={"note": "伪造", "follow_up": False},
+          log_signer=led._checkpoint_signer())
+    base = ["--ledger", world.url, "--keystore", str(world.keystore)]
+    out = tmp_path / "case.bundle.json"
+    result = CliRunner().invoke(cli, [*base, "export", case, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "fails check 3" in result.output
+    bundle = json.loads(out.read_text(encoding="utf-8"))
+    assert bundle.get("stream_heads") is None
+    verified = CliRunner().invoke(cli, ["verify-bundle", str(out), "--format", "json",
+                                        "--log-key", str(world.keystore / "log.pub"),
+                                        "--admin-key", str(world.keystore / "admin.pub")])
+    assert verified.exit_code == 1 and json.loads(verified.output)["complete"] is False
