@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from ledger import Ledger
-from ledger.writing.service import Command
+from ledger.domain.policy import SHANGHAI
+from ledger.writing.commands import Command
 
-CST = timezone(timedelta(hours=8))
-START = datetime(2024, 1, 1, 8, 0, tzinfo=CST)
+START = datetime(2024, 1, 1, 8, 0, tzinfo=SHANGHAI)
 EVENTS_PER_CASE = 10
 HANDLERS = 8
 

@@ -4,18 +4,11 @@ from __future__ import annotations
 
 import click
 
-from projections.accountability import accountability, accountability_sheets
+from projections import Report, accountability_report, accountability_sheets
 
-from .context import format_option, handle_errors, lang_option
-from .report_commands import (
-    REPORT_FORMATS,
-    as_of_option,
-    emit_report,
-    open_store,
-    out_option,
-    parse_day,
-    report_group,
-)
+from .context import lang_option, settings
+from .output import REPORT, renders, sheets_text
+from .report_commands import as_of_option, parse_day, report_group
 
 
 @click.command("accountability")
@@ -25,12 +18,10 @@ from .report_commands import (
 @click.option("--integrity/--no-integrity", default=True, show_default=True,
               help="Verify the whole ledger for the `integrity` trigger (--no-integrity skips "
                    "it on a huge ledger; `xinfang verify` can run separately).")
-@format_option(*REPORT_FORMATS)
-@out_option
+@renders(*REPORT)
 @lang_option
-@handle_errors
-def accountability_cmd(as_of: str | None, unit: str | None, integrity: bool, fmt: str,
-                       out: str | None, lang: str) -> None:
+def accountability_cmd(as_of: str | None, unit: str | None, integrity: bool,
+                       lang: str) -> Report:
     """The accountability report (倒查): which cases trigger a reverse-check and why, who was
     responsible (from the chain of custody), and the events that prove it; the inspectors'
     reverse-checks; counts per responsible actor and unit.
@@ -51,10 +42,12 @@ def accountability_cmd(as_of: str | None, unit: str | None, integrity: bool, fmt
       xinfang report accountability --lang en --format csv --out accountability.csv
     """
     day = parse_day(as_of, "--as-of")
-    with open_store() as store:
-        report = accountability(store, day, unit=unit, integrity=integrity)
-    emit_report(report, lambda: accountability_sheets(report, lang, with_custody=fmt != "text"),
-                fmt, out)
+    with settings().store() as store:
+        report = accountability_report(store, day, unit=unit, integrity=integrity)
+    sheets = accountability_sheets(report, lang)
+    # The chain of custody is for files: the terminal shows the triggers and the counts.
+    text = sheets_text(accountability_sheets(report, lang, with_custody=False))
+    return Report(report, tuple(sheets), text=text, title=sheets[0].title, lang=lang)
 
 
 def register_accountability_commands(cli: click.Group) -> None:

@@ -1,52 +1,38 @@
 """`export`, `verify-bundle`, `case verify-closure` and `report closures`: thin shells over
-ledger.bundle and ledger.closure."""
+the ledger's bundles and closure records."""
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import os
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import click
 
-from ledger.errors import InputError
-from ledger.log.checkpoint import parse_checkpoint
-from ledger.log.keys import Keystore, load_public_pem
-from ledger.storage.store import Store, parse_location
-from ledger.verification.bundle import (
-    CHECK_NAMES,
+from ledger import (
+    BUNDLE_CHECK_NAMES,
     MAX_BUNDLE_BYTES,
+    InputError,
+    Keystore,
+    KeyUnavailableError,
+    Ledger,
+    LedgerView,
+    PublicKey,
+    Store,
     bundle_bytes,
-    export_bundle,
-    verify_bundle,
-)
-from ledger.verification.closure import (
-    ClosureRecord,
-    ClosureSignature,
     closed_cases,
     closure_record,
+    closure_report,
+    export_bundle,
+    parse_checkpoint,
+    verify_bundle,
 )
-from ledger.verification.closure import closure_report as build_closure_report
-from projections.labels import label
+from projections import Report, closure_record_sheets, closure_sheets
 
-from .context import format_option, handle_errors, lang_option, settings
-from .output import echo_failures, emit_json, table
-
-
-@contextmanager
-def _store() -> Iterator[Store]:
-    """The ledger's tables, read-only use: these commands need no keystore."""
-    with Store(parse_location(settings().ledger_url)) as store:
-        if not store.is_initialized():
-            raise InputError("the ledger is not initialized", "Run `xinfang init` first.")
-        yield store
-
+from .context import handle_errors, lang_option, settings
+from .output import REPORT, RESULT, failure_lines, renders
+from .witness_commands import verifier_options, verifier_trust, witnessed_lines
 
 # ---- export / verify-bundle --------------------------------------------------------------------
 
@@ -65,7 +51,7 @@ def export_cmd(cases: tuple[str, ...], all_closed: bool, out: str | None) -> Non
       xinfang export XF-2025-000001 --out XF-2025-000001.bundle.json
       xinfang export --all-closed --out closed.bundle.json
     """
-    with _store() as store:
+    with settings().store() as store:
         chosen = [*cases, *(closed_cases(store) if all_closed else [])]
         if not chosen:
             raise InputError("no case to export" if not all_closed else "no closed case",
@@ -93,8 +79,6 @@ def export_cmd(cases: tuple[str, ...], all_closed: bool, out: str | None) -> Non
 def _first_failure(store: Store, cases: list[str]) -> Any:
     """The first failing event of the directory or the chosen cases, judged by the checked
     view under the keystore's pinned anchors (None when all pass)."""
-    from ledger.verification.view import LedgerView
-
     keystore = Path(settings().keystore).expanduser()
     view = LedgerView(store, log_key=_pinned(keystore / "log.pub"),
                       admin_key=_pinned(keystore / "admin.pub"))
@@ -105,24 +89,18 @@ def _first_failure(store: Store, cases: list[str]) -> Any:
 
 
 def _pinned(path: Path) -> bytes | None:
-    return load_public_pem(path.read_bytes()) if path.exists() else None
+    return PublicKey.from_pem(path.read_bytes()).raw if path.exists() else None
 
 
 def _heads_signer(store: Store) -> Any:
     """The log key's note signer for the stream-heads note, if this keystore holds it."""
-    from ledger import Ledger
-    from ledger.errors import KeyUnavailableError
-    from ledger.log.checkpoint import sign_note
-
     led = Ledger(store, Keystore(settings().keystore, os.environ.get("XINFANG_PASSPHRASE")))
     try:
-        signer = led._log_signer()
+        return led.note_signer()
     except KeyUnavailableError as exc:
         click.echo(f"warning: {exc.message}; the bundle will not attest that its streams are "
                    "complete", err=True)
         return None
-    origin = led.directory(refresh=False).origin
-    return lambda text: sign_note(text, origin, signer.private)
 
 
 def _anchor(path: str | None, option: str) -> bytes | None:
@@ -135,7 +113,7 @@ def _anchor(path: str | None, option: str) -> bytes | None:
         raise InputError(f"cannot read {option} {path}: {exc.strerror or exc}",
                          "Give the PEM public key file written by `xinfang init`.") from None
     try:
-        return load_public_pem(data)
+        return PublicKey.from_pem(data).raw
     except InputError as exc:
         raise InputError(f"{option} {path}: {exc.message}",
                          "Give the PEM public key file written by `xinfang init`.") from None
@@ -166,10 +144,11 @@ def _read_bundle(bundle_file: str) -> bytes:
                    "init event must be signed by it. Example: --admin-key keys/admin.pub")
 @click.option("--trust", "trust", multiple=True, hidden=True,
               help="Removed: it let the bundle say which trusted key has which role.")
-@format_option("text", "json")
-@handle_errors
+@verifier_options
+@renders(*RESULT)
 def verify_bundle_cmd(bundle_file: str, log_key: str | None, admin_key: str | None,
-                      trust: tuple[str, ...], fmt: str) -> None:
+                      trust: tuple[str, ...], witnesses: tuple[str, ...], quorum: int | None,
+                      trust_policy: str | None, witnessed_files: tuple[str, ...]) -> Report:
     """Verify an offline bundle with no database: checkpoint signature, every inclusion proof,
     signature, key, authorization, hash chain and time (exit 1 on failure, also when an anchor
     is missing or one key is given for both roles).
@@ -180,35 +159,36 @@ def verify_bundle_cmd(bundle_file: str, log_key: str | None, admin_key: str | No
     Example:
       xinfang verify-bundle XF-2025-000001.bundle.json \\
           --log-key keys/log.pub --admin-key keys/admin.pub
+      xinfang verify-bundle case.bundle.json --trust-policy trust.toml
     """
     if trust:
         raise InputError("--trust is no longer accepted: it let the bundle itself say which "
                          "trusted key is the log key and which the admin key",
                          "Give each key by its role: --log-key log.pub --admin-key admin.pub.")
-    anchors = {"log_key": _anchor(log_key, "--log-key"),
-               "admin_key": _anchor(admin_key, "--admin-key")}
-    report = verify_bundle(_read_bundle(bundle_file), **anchors)
-    if fmt == "json":
-        emit_json(report.to_json())
-    else:
-        verdict = "PASS" if report.ok else "FAIL"
-        root = report.checkpoint_root[:16] + "…" if report.checkpoint_root else "none"
-        cases = ", ".join(report.cases[:5]) or "?"
-        if len(report.cases) > 5:
-            cases += f" and {len(report.cases) - 5} more"
-        click.echo(f"verify-bundle: {verdict} — {report.events} events in {report.streams} "
-                   f"streams for {cases}; checkpoint size {report.checkpoint_size}, root {root}")
-        if report.ok and not report.complete:
-            click.echo("note: the bundle carries no signed stream heads, so it cannot show "
-                       "that no later event of its cases was left out")
-        first = report.first_failure
-        if first is not None:
-            click.echo(("first bad event: " if first.stream else "first failure: ")
-                       + _where(first))
-        names = {**{f.check: "check" for f in report.failures}, **CHECK_NAMES}
-        echo_failures(report.failures, names, _where)
-    if not report.ok:
-        sys.exit(1)
+    witness = verifier_trust(witnesses, quorum, trust_policy, witnessed_files,
+                             log_key=log_key, admin_key=admin_key)
+    anchors = {"log_key": witness.log_key or _anchor(log_key, "--log-key"),
+               "admin_key": witness.admin_key or _anchor(admin_key, "--admin-key")}
+    report = verify_bundle(_read_bundle(bundle_file), **anchors,
+                           witness_policy=witness.witnesses, witnessed=witness.witnessed)
+    verdict = "PASS" if report.ok else "FAIL"
+    root = report.checkpoint_root[:16] + "…" if report.checkpoint_root else "none"
+    cases = ", ".join(report.cases[:5]) or "?"
+    if len(report.cases) > 5:
+        cases += f" and {len(report.cases) - 5} more"
+    lines = [f"verify-bundle: {verdict} — {report.events} events in {report.streams} streams "
+             f"for {cases}; checkpoint size {report.checkpoint_size}, root {root}"]
+    if report.ok and not report.complete:
+        lines.append("note: the bundle carries no signed stream heads, so it cannot show "
+                     "that no later event of its cases was left out")
+    lines += witnessed_lines(report.witnessed)
+    first = report.first_failure
+    if first is not None:
+        lines.append(("first bad event: " if first.stream else "first failure: ")
+                     + _where(first))
+    names = {**{f.check: "check" for f in report.failures}, **BUNDLE_CHECK_NAMES}
+    lines += failure_lines(report.failures, names, _where)
+    return Report(report.to_json(), text="\n".join(lines), exit_code=0 if report.ok else 1)
 
 
 def _where(failure: Any) -> str:
@@ -220,65 +200,11 @@ def _where(failure: Any) -> str:
 
 # ---- closures ----------------------------------------------------------------------------------
 
-ROLES = ("handler", "unit_leader", "petitioner")
-
-
-def _time(text: str | None) -> str:
-    return text[:16].replace("T", " ") if text else "—"
-
-
-def _mark(sig: ClosureSignature, lang: str) -> str:
-    if not sig.present:
-        return label("closure", "missing", lang)
-    if sig.form == "refused":
-        return label("form", "refused", lang)
-    return label("field", "ok" if sig.verified else "bad", lang)
-
-
-def _how(sig: ClosureSignature, lang: str) -> str:
-    """The petitioner's opinion and form of signing, e.g. 满意 / 见证纸质签名."""
-    if sig.role != "petitioner" or not sig.present or sig.form == "refused":
-        return ""
-    return f"{label('opinion', sig.opinion, lang)} / {label('form', sig.form, lang)}"
-
-
-def _who(sig: ClosureSignature, lang: str) -> str:
-    if not sig.present:
-        return label("closure", "missing", lang)
-    return " ".join(part for part in (sig.actor or "?", _mark(sig, lang), _how(sig, lang))
-                    if part)
-
-
-def _problem_text(problem: Any, lang: str) -> str:
-    return f"{label('closure', problem.code, lang)}: {problem.detail}"
-
-
-def _verdict(record: ClosureRecord, lang: str) -> str:
-    return label("closure", "valid" if record.valid else "invalid", lang)
-
-
-def _print_record(record: ClosureRecord, lang: str) -> None:
-    c = lambda key: label("closure", key, lang)  # noqa: E731
-    click.echo(f"{label('field', 'case', lang)} {record.case}    {c('closed_at')}: "
-               f"{_time(record.closed_at)}    {c('closed_by')}: {record.closed_by or '—'}    "
-               f"{c('verdict')}: {_verdict(record, lang)}")
-    rows = []
-    for role in ROLES:
-        sig = record.signatures[role]
-        rows.append([c(role), sig.actor or "—", _time(sig.at), sig.key or "—",
-                     _mark(sig, lang), _how(sig, lang)])
-    click.echo(table([c("signature"), c("signer"), label("field", "at", lang), c("key"),
-                      c("verified"), label("field", "details", lang)], rows))
-    for problem in record.problems:
-        click.echo(f"  - {_problem_text(problem, lang)}")
-
-
 @click.command("verify-closure")
 @click.argument("case_no", metavar="CASE")
-@format_option("text", "json")
+@renders(*RESULT)
 @lang_option
-@handle_errors
-def verify_closure_cmd(case_no: str, fmt: str, lang: str) -> None:
+def verify_closure_cmd(case_no: str, lang: str) -> Report:
     """Check a case's latest closing has the three signatures (三签), each verified and by
     the signer authorized at that time (exit 1 if not).
 
@@ -287,54 +213,17 @@ def verify_closure_cmd(case_no: str, fmt: str, lang: str) -> None:
       xinfang case verify-closure XF-2025-000001
       xinfang case verify-closure XF-2025-000001 --format json --lang en
     """
-    with _store() as store:
+    with settings().store() as store:
         record = closure_record(store, case_no)
-    if fmt == "json":
-        emit_json(record.to_json())
-    else:
-        _print_record(record, lang)
-    if not record.valid:
-        sys.exit(1)
-
-
-def _rows(records: list[ClosureRecord], lang: str) -> tuple[list[str], list[list[str]]]:
-    """One row per case, shared by the text, csv and xlsx outputs."""
-    c = lambda key: label("closure", key, lang)  # noqa: E731
-    headers = [label("field", "case", lang), c("closed_at"), c("handler"), c("unit_leader"),
-               c("petitioner"), c("verdict"), c("problems")]
-    rows = [[r.case, _time(r.closed_at), *(_who(r.signatures[role], lang) for role in ROLES),
-             _verdict(r, lang), "; ".join(label("closure", p.code, lang) for p in r.problems)]
-            for r in records]
-    return headers, rows
-
-
-def _write_table(headers: list[str], rows: list[list[str]], fmt: str, out: str) -> None:
-    if fmt == "csv":
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        writer.writerow(headers)
-        writer.writerows(rows)
-        Path(out).write_text(buffer.getvalue(), encoding="utf-8-sig")
-        return
-    import xlsxwriter
-
-    book = xlsxwriter.Workbook(out)
-    sheet = book.add_worksheet("closures")
-    for col, text in enumerate(headers):
-        sheet.write(0, col, text)
-    for r, row in enumerate(rows, start=1):
-        for col, text in enumerate(row):
-            sheet.write(r, col, text)
-    book.close()
+    sheets = closure_record_sheets(record, lang)
+    return Report(record.to_json(), tuple(sheets), title=sheets[0].title, lang=lang,
+                  exit_code=0 if record.valid else 1)
 
 
 @click.command("closures")
-@format_option("text", "json", "csv", "xlsx")
+@renders(*REPORT)
 @lang_option
-@click.option("--out", type=click.Path(dir_okay=False, writable=True), metavar="FILE",
-              help="Write to FILE (required for csv and xlsx; default: standard output).")
-@handle_errors
-def closures_cmd(fmt: str, lang: str, out: str | None) -> None:
+def closures_cmd(lang: str) -> Report:
     """Closure records (三签结案记录): for each closed case, its three signatures, each verified.
 
     \b
@@ -343,25 +232,11 @@ def closures_cmd(fmt: str, lang: str, out: str | None) -> None:
       xinfang report closures --format json
       xinfang report closures --format xlsx --out closures.xlsx
     """
-    if fmt in ("csv", "xlsx") and not out:
-        raise InputError(f"--format {fmt} needs --out FILE")
-    with _store() as store:
-        records = build_closure_report(store)
-    if fmt in ("csv", "xlsx"):
-        assert out is not None
-        _write_table(*_rows(records, lang), fmt, out)
-        return
-    if fmt == "json":
-        text = json.dumps({"cases": [r.to_json() for r in records]}, ensure_ascii=False,
-                          indent=2)
-    else:
-        lines = [table(*_rows(records, lang))]
-        lines += [f"  {r.case}: {_problem_text(p, lang)}" for r in records for p in r.problems]
-        text = "\n".join(lines)
-    if out:
-        Path(out).write_text(text + "\n", encoding="utf-8")
-    else:
-        click.echo(text)
+    with settings().store() as store:
+        records = closure_report(store)
+    sheets = closure_sheets(records, lang)
+    return Report({"cases": [r.to_json() for r in records]}, tuple(sheets),
+                  title=sheets[0].title, lang=lang)
 
 
 def register_bundle_commands(cli: click.Group) -> None:

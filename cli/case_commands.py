@@ -10,8 +10,9 @@ from typing import Any
 
 import click
 
-from ledger.errors import InputError
-from schemas.actions import (
+from ledger import Envelope, InputError
+from projections import Report
+from schemas import (
     Channel,
     Decision,
     Opinion,
@@ -24,11 +25,11 @@ from schemas.actions import (
     SupervisionForm,
 )
 
-from .context import as_option, at_option, format_option, handle_errors, parse_at, settings
-from .output import emit_json
+from .context import as_option, at_option, parse_at, settings
+from .output import RESULT, renders
 
 
-def _choice(enum: Any) -> click.Choice:
+def _choice(enum: Any) -> click.Choice[str]:
     return click.Choice([e.value for e in enum])
 
 
@@ -202,12 +203,11 @@ REVERSE_CHECK_COMMANDS = [
 
 
 def _build(spec: ActionCommand) -> click.Command:
-    def callback(**kwargs: Any) -> None:
-        _run(spec, kwargs)
+    def callback(**kwargs: Any) -> Report:
+        return _run(spec, kwargs)
 
     callback.__doc__ = f"{spec.summary}\n\n\\b\nExample:\n  {spec.example}"
-    command: Any = handle_errors(callback)
-    command = format_option("text", "json")(command)
+    command: Any = renders(*RESULT)(callback)
     command = at_option(command)
     command = as_option(command)
     for opt in reversed(spec.options):
@@ -227,10 +227,9 @@ def _build(spec: ActionCommand) -> click.Command:
     return click.command(spec.name)(command)
 
 
-def _run(spec: ActionCommand, kwargs: dict[str, Any]) -> None:
+def _run(spec: ActionCommand, kwargs: dict[str, Any]) -> Report:
     as_actor = kwargs.pop("as_actor")
     at = parse_at(kwargs.pop("at"))
-    fmt = kwargs.pop("fmt")
     case_no = kwargs.pop("case_no", None) or kwargs.pop("_case", None)
     kwargs.pop("_case", None)
     data = {k: (list(v) if isinstance(v, tuple) else v) for k, v in kwargs.items()
@@ -244,18 +243,14 @@ def _run(spec: ActionCommand, kwargs: dict[str, Any]) -> None:
                     record = led.store.event_at(ref["stream"], ref["seq"])
                     if record is None:
                         raise InputError(f"no event {ref['stream']}#{ref['seq']}")
-                    from ledger.log.statement import Envelope
-
                     ref["hash"] = Envelope.from_bytes(record.state).hash
         receipt = led.execute(spec.action, case_no, data, as_actor=as_actor, at=at)
-    if fmt == "json":
-        emit_json({"case": receipt.stream, "seq": receipt.seq, "position": receipt.position,
-                   "type": receipt.type, "hash": receipt.hash})
-    elif spec.action == "register":
-        click.echo(receipt.stream)
-    else:
-        click.echo(f"{receipt.stream} #{receipt.seq} {spec.action} recorded at position "
-                   f"{receipt.position} ({receipt.hash[:16]})")
+    document = {"case": receipt.stream, "seq": receipt.seq, "position": receipt.position,
+                "type": receipt.type, "hash": receipt.hash}
+    if spec.action == "register":   # the new case number alone, for scripts to capture
+        return Report(document, text=receipt.stream)
+    return Report(document, text=f"{receipt.stream} #{receipt.seq} {spec.action} recorded at "
+                  f"position {receipt.position} ({receipt.hash[:16]})")
 
 
 @click.group("case")

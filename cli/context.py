@@ -6,17 +6,24 @@ import functools
 import os
 import sys
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import click
 
-from ledger import Ledger, LedgerError
-from ledger.log.statement import parse_time
-from ledger.storage.store import default_ledger_url
-from ledger.writing.service import default_keystore
+from ledger import (
+    EnvironmentProblem,
+    Ledger,
+    LedgerError,
+    Store,
+    default_keystore,
+    default_ledger_url,
+    open_store,
+    parse_time,
+)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -29,6 +36,20 @@ class Settings:
 
     def open(self) -> Ledger:
         return Ledger.open(self.ledger_url, self.keystore)
+
+    @contextmanager
+    def store(self, *, bare_log: bool = False) -> Iterator[Store]:
+        """The ledger's tables alone, for commands that only read (no keystore needed).
+
+        A ledger that was never initialized is an environment problem (exit 3), as for every
+        other command; ``bare_log`` admits a log whose directory is gone (``verify`` then
+        reports it failing, exit 1).
+        """
+        with open_store(self.ledger_url) as store:
+            if not store.is_initialized() and not (bare_log and store.has_log()):
+                raise EnvironmentProblem(f"the ledger at {store.location.display} is not "
+                                         "initialized", "Run `xinfang init` first.")
+            yield store
 
 
 def settings() -> Settings:
@@ -74,14 +95,6 @@ def parse_at(value: str | None) -> datetime:
 def at_option(func: F) -> F:
     return click.option("--at", "at", metavar="TIME",
                         help="Business time, ISO 8601 with offset (default: now).")(func)
-
-
-def format_option(*choices: str) -> Callable[[F], F]:
-    def decorate(func: F) -> F:
-        return click.option("--format", "fmt", type=click.Choice(list(choices)),
-                            default=choices[0], show_default=True,
-                            help="Output format.")(func)
-    return decorate
 
 
 def lang_option(func: F) -> F:

@@ -6,20 +6,26 @@ import shutil
 import sys
 import time
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 import click
 
-from cli.scenario import build_scenario, reverse_check_commands
-from ledger import Ledger
-from ledger.errors import InputError
-from ledger.verification.verify import verify_ledger
+from ledger import SHANGHAI, InputError, Ledger, verify_ledger
+from projections import (
+    accountability_report,
+    label,
+    statistics,
+    statistics_summary,
+    supervision,
+    supervision_sheets,
+)
 
 from .context import handle_errors, lang_option
+from .output import sheets_text
+from .scenario import build_scenario, reverse_check_commands
 
-CST = timezone(timedelta(hours=8))
 ORIGIN = "demo.xx-city-psb.example/ledger"
 
 
@@ -76,7 +82,7 @@ def demo_cmd(directory: str, seed: int, cases: int, force: bool, lang: str) -> N
     # (补录) per event.
     batch = f"demo-{scenario.year}"
     with Ledger.init(url, keys, origin=ORIGIN, admin="admin-01", admin_name="系统管理员",
-                     at=datetime(scenario.year, 1, 2, 8, 0, tzinfo=CST)) as led:
+                     at=datetime(scenario.year, 1, 2, 8, 0, tzinfo=SHANGHAI)) as led:
         receipts = led.execute_many([replace(c, migration=batch) for c in scenario.commands],
                                     progress=_progress("writing the year"))
         led.execute_many([replace(c, migration=batch)
@@ -91,16 +97,6 @@ def demo_cmd(directory: str, seed: int, cases: int, force: bool, lang: str) -> N
 def _reports(led: Ledger, year: int, lang: str, verified: Any) -> None:
     """The year's statistics in the seed reports' phrasing, the supervision totals and the
     reverse-check triggers (reusing the verification just run)."""
-    from datetime import date
-
-    from projections.accountability import accountability
-    from projections.labels import label
-    from projections.reports import statistics, supervision
-    from projections.sheets import supervision_sheets
-    from projections.summary import statistics_summary
-
-    from .report_commands import echo_sheets
-
     zh = lang == "zh"
     end = date(year, 12, 31)
     stats = statistics(led.store, date(year, 1, 1), end, end)
@@ -108,8 +104,8 @@ def _reports(led: Ledger, year: int, lang: str, verified: Any) -> None:
     for line in statistics_summary(stats, lang):
         click.echo(f"  {line}")
     click.echo()
-    echo_sheets(supervision_sheets(supervision(led.store, end), lang)[-1:])
-    report = accountability(led.store, end, verified=verified)
+    click.echo(sheets_text(supervision_sheets(supervision(led.store, end), lang)[-1:]))
+    report = accountability_report(led.store, end, verified=verified)
     counts: dict[str, int] = {}
     flagged = [case for case in report["cases"] if case["triggers"]]
     for case in flagged:

@@ -7,15 +7,16 @@ Exit codes: 0 success · 1 verification failed · 2 invalid input or forbidden a
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
-from bench.cli import bench_cmd
-from ledger import Ledger, load_policy_file
-from ledger.errors import InputError
-from ledger.log.keys import public_pem
+from ledger import InputError, Ledger, PublicKey, load_policy_file
+from projections import Report
+from schemas import import_line_schema
 
 from .accountability_commands import register_accountability_commands
+from .bench_command import bench_cmd
 from .bundle_commands import register_bundle_commands
 from .case_commands import case_group, reverse_check_group
 from .context import (
@@ -23,15 +24,15 @@ from .context import (
     Settings,
     as_option,
     at_option,
-    format_option,
     handle_errors,
     parse_at,
     settings,
 )
 from .demo import demo_cmd
-from .output import emit_json, table
+from .output import RESULT, echo_json, renders, table
 from .read_commands import register_read_commands
 from .report_commands import register_report_commands
+from .witness_commands import checkpoint_note, checkpoint_options, witness_group
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -70,10 +71,9 @@ def cli(ctx: click.Context, ledger_url: str | None, keystore: str | None, debug:
               help="Use the log key and the admin's key already in the keystore (made for "
                    "another ledger) for this one too. Without it, init refuses such a keystore. "
                    "An earlier ledger of the same origin can then no longer be written with it.")
-@format_option("text", "json")
-@handle_errors
+@renders(*RESULT)
 def init(origin: str, admin: str, admin_name: str | None, policy_file: str | None,
-         reuse_keys: bool, fmt: str) -> None:
+         reuse_keys: bool) -> Report:
     """Create a ledger: tables, the log key, the admin key (the root of trust).
 
     Writes log.pub and admin.pub (PEM) into the keystore; give those two files to anyone who
@@ -93,11 +93,8 @@ def init(origin: str, admin: str, admin_name: str | None, policy_file: str | Non
                 "keystore": str(led.keystore.path),
                 "log_pub": str(led.keystore.public_path("log")),
                 "admin_pub": str(led.keystore.public_path("admin")), "checkpoint": note}
-    if fmt == "json":
-        emit_json(info)
-    else:
-        click.echo(f"initialized {info['ledger']} (origin {origin}, admin {admin})")
-        click.echo(f"public keys: {info['log_pub']}, {info['admin_pub']}")
+    return Report(info, text=f"initialized {info['ledger']} (origin {origin}, admin {admin})\n"
+                  f"public keys: {info['log_pub']}, {info['admin_pub']}")
 
 
 @cli.group()
@@ -125,9 +122,8 @@ def unit_add(unit_id: str, name: str, parent: str | None, as_actor: str, at: str
 
 
 @unit.command("list")
-@format_option("text", "json")
-@handle_errors
-def unit_list(fmt: str) -> None:
+@renders(*RESULT)
+def unit_list() -> Report:
     """List the units in the directory.
 
     \b
@@ -137,11 +133,8 @@ def unit_list(fmt: str) -> None:
     with settings().open() as led:
         units = [{"unit": u.unit, "name": u.name, "parent": u.parent}
                  for u in led.directory().units.values()]
-    if fmt == "json":
-        emit_json(units)
-    else:
-        click.echo(table(["unit", "name", "parent"],
-                         [[u["unit"], u["name"], u["parent"] or "—"] for u in units]))
+    return Report(units, text=table(["unit", "name", "parent"],
+                                    [[u["unit"], u["name"], u["parent"] or "—"] for u in units]))
 
 
 @cli.group()
@@ -184,9 +177,8 @@ def actor_add(actor_id: str, name: str, unit_id: str | None, roles: tuple[str, .
 
 @actor.command("list")
 @click.option("--role", help="Only actors with this role.")
-@format_option("text", "json")
-@handle_errors
-def actor_list(role: str | None, fmt: str) -> None:
+@renders(*RESULT)
+def actor_list(role: str | None) -> Report:
     """List actors with their roles, unit and current key (and revoked keys).
 
     \b
@@ -195,18 +187,16 @@ def actor_list(role: str | None, fmt: str) -> None:
     """
     with settings().open() as led:
         directory = led.directory()
-        actors = [{"actor": a.actor, "name": a.name, "unit": a.unit, "roles": sorted(a.roles),
-                   "keyless": a.keyless, "key": a.key,
-                   "revoked_keys": sorted(k.key for k in directory.keys.values()
-                                          if k.actor == a.actor and k.revoked_at is not None)}
-                  for a in directory.actors.values() if role is None or role in a.roles]
-    if fmt == "json":
-        emit_json(actors)
-    else:
-        click.echo(table(["actor", "name", "unit", "roles", "key"],
-                         [[a["actor"], a["name"], a["unit"] or "—", ",".join(a["roles"]),
-                           a["key"] or ("keyless" if a["keyless"] else "revoked")]
-                          for a in actors]))
+        actors: list[dict[str, Any]] = [
+            {"actor": a.actor, "name": a.name, "unit": a.unit, "roles": sorted(a.roles),
+             "keyless": a.keyless, "key": a.key,
+             "revoked_keys": sorted(k.key for k in directory.keys.values()
+                                    if k.actor == a.actor and k.revoked_at is not None)}
+            for a in directory.actors.values() if role is None or role in a.roles]
+    return Report(actors, text=table(
+        ["actor", "name", "unit", "roles", "key"],
+        [[a["actor"], a["name"], a["unit"] or "—", ",".join(a["roles"]),
+          a["key"] or ("keyless" if a["keyless"] else "revoked")] for a in actors]))
 
 
 @actor.command("rotate-key")
@@ -258,27 +248,30 @@ def actor_revoke(actor_id: str, key_id: str | None, reason: str | None, as_actor
               help="After restoring a backup older than the last checkpoint this keystore's log "
                    "key signed: trust the restored ledger's latest signed checkpoint once "
                    "(it must verify under the log key), then re-import what is missing.")
+@checkpoint_options
 @handle_errors
-def checkpoint(reanchor: bool) -> None:
-    """Print the latest signed checkpoint (C2SP signed note); keep it to check later.
+def checkpoint(reanchor: bool, witnesses: tuple[str, ...], quorum: int | None) -> None:
+    """Print the latest signed checkpoint (C2SP signed note) with the witness cosignatures
+    kept for it; keep it to check later.
 
     \b
     Examples:
       xinfang checkpoint > cp.txt
       xinfang verify --since cp.txt
       xinfang checkpoint --reanchor      # after restoring an older backup
+      xinfang checkpoint --witness http://127.0.0.1:7381=jjjc.pub --quorum 1
     """
     with settings().open() as led:
-        click.echo(led.reanchor() if reanchor else led.checkpoint(), nl=False)
+        note = led.reanchor() if reanchor else led.checkpoint()
+        note = checkpoint_note(led.store, note, witnesses, quorum)
+    click.echo(note, nl=False)
 
 
 @cli.command("schema")
 @handle_errors
 def schema_cmd() -> None:
     """Print the JSON Schema of one import line."""
-    from schemas.actions import import_line_schema
-
-    emit_json(import_line_schema())
+    echo_json(import_line_schema())
 
 
 @cli.command("public-key")
@@ -288,15 +281,17 @@ def public_key_cmd(name: str) -> None:
     """Print the PEM public key of NAME ("log", "admin" or an actor id) from the keystore."""
     with settings().open() as led:
         if name == "log":
-            click.echo(public_pem(led.directory().log_key).decode(), nl=False)
+            click.echo(PublicKey.from_raw(led.directory().log_key).to_pem().decode(), nl=False)
             return
         record = led.directory().actor(name)
         if record is None or record.key is None:
             raise InputError(f"{name} has no current key")
-        click.echo(public_pem(led.directory().keys[record.key].public).decode(), nl=False)
+        public = PublicKey.from_raw(led.directory().keys[record.key].public)
+        click.echo(public.to_pem().decode(), nl=False)
 
 
 cli.add_command(case_group)
+cli.add_command(witness_group)
 cli.add_command(reverse_check_group)
 register_read_commands(cli)
 register_report_commands(cli)

@@ -9,14 +9,12 @@ from typing import Any
 
 import click
 
-from ledger.errors import EnvironmentProblem
-from ledger.log.keys import load_public_pem
-from ledger.verification.history import case_history, case_status
-from ledger.verification.verify import CHECK_NAMES, verify_ledger
-from projections.labels import label
+from ledger import CHECK_NAMES, PublicKey, case_history, case_status, import_file, verify_ledger
+from projections import Report, label, labeller
 
-from .context import format_option, handle_errors, lang_option, settings
-from .output import echo_failures, emit_json, table
+from .context import lang_option, settings
+from .output import RESULT, failure_lines, renders, table
+from .witness_commands import verifier_options, verifier_trust, witnessed_lines
 
 SUMMARY_FIELDS = ("decision", "unit", "handler", "authority", "due", "leader", "note", "days",
                   "outcome", "resolution", "opinion", "form", "level", "reason",
@@ -40,10 +38,9 @@ def _summarize(action: str, data: dict[str, Any], lang: str) -> str:
 
 @click.command("history")
 @click.argument("case_no", metavar="CASE")
-@format_option("text", "json")
+@renders(*RESULT)
 @lang_option
-@handle_errors
-def history_cmd(case_no: str, fmt: str, lang: str) -> None:
+def history_cmd(case_no: str, lang: str) -> Report:
     """A case's full audit trail, every signature and authorization checked.
 
     \b
@@ -53,16 +50,13 @@ def history_cmd(case_no: str, fmt: str, lang: str) -> None:
     """
     with settings().open() as led:
         history = case_history(led.view, case_no)
-    if fmt == "json":
-        emit_json(history.to_json())
-        return
-    f = lambda key: label("field", key, lang)  # noqa: E731
+    f = labeller("field", lang)
     status = case_status(history.state) if history.state else None
-    click.echo(f"{f('case')} {history.case}    {f('status')}: {label('status', status, lang)}")
+    lines = [f"{f('case')} {history.case}    {f('status')}: {label('status', status, lang)}"]
     due = [f"{label('deadline', k, lang)} {v.isoformat()}" for k, v in history.deadlines.items()
            if v is not None]
     if due:
-        click.echo(f"{f('deadlines')}: " + " · ".join(due))
+        lines.append(f"{f('deadlines')}: " + " · ".join(due))
     rows = []
     for e in history.events:
         checks = sorted({c for c, _ in e.failures})
@@ -71,13 +65,12 @@ def history_cmd(case_no: str, fmt: str, lang: str) -> None:
                      e.recorded_at[:16].replace("T", " ") + _lag(e.recorded_lag_seconds, lang),
                      label("action", e.type, lang), e.actor, label("role", e.role, lang),
                      e.unit or "—", verdict, _summarize(e.type, e.data, lang)])
-    click.echo(table([f("seq"), f("at"), f("recorded_at"), f("type"), f("actor"), f("role"),
-                      f("unit"), f("verdict"), f("details")], rows))
-    for e in history.events:
-        for check_no, reason in e.failures:
-            click.echo(f"  #{e.seq} ({f('check')} {check_no}): {reason}")
-    if not history.ok:
-        sys.exit(1)
+    lines.append(table([f("seq"), f("at"), f("recorded_at"), f("type"), f("actor"), f("role"),
+                        f("unit"), f("verdict"), f("details")], rows))
+    lines += [f"  #{e.seq} ({f('check')} {check_no}): {reason}"
+              for e in history.events for check_no, reason in e.failures]
+    return Report(history.to_json(), text="\n".join(lines), lang=lang,
+                  exit_code=0 if history.ok else 1)
 
 
 def _lag(seconds: int | None, lang: str) -> str:
@@ -92,9 +85,9 @@ def _lag(seconds: int | None, lang: str) -> str:
 
 def _pinned_key(path: str | None, default: Path) -> bytes | None:
     if path:
-        return load_public_pem(Path(path).read_bytes())
+        return PublicKey.from_pem(Path(path).read_bytes()).raw
     if default.exists():
-        return load_public_pem(default.read_bytes())
+        return PublicKey.from_pem(default.read_bytes()).raw
     return None
 
 
@@ -107,10 +100,11 @@ def _pinned_key(path: str | None, default: Path) -> bytes | None:
               help="Trusted admin public key (PEM); default: admin.pub in the keystore.")
 @click.option("--workers", type=click.IntRange(1, 256), default=None,
               help="Processes for signature checks (default: every core).")
-@format_option("text", "json")
-@handle_errors
+@verifier_options
+@renders(*RESULT)
 def verify_cmd(since: str | None, log_key: str | None, admin_key: str | None,
-               workers: int | None, fmt: str) -> None:
+               workers: int | None, witnesses: tuple[str, ...], quorum: int | None,
+               trust_policy: str | None, witnessed_files: tuple[str, ...], fmt: str) -> Report:
     """Verify every event, chain, key, authorization and checkpoint (exit 1 on failure).
 
     \b
@@ -118,38 +112,37 @@ def verify_cmd(since: str | None, log_key: str | None, admin_key: str | None,
       xinfang verify
       xinfang verify --format json
       xinfang checkpoint > cp.txt; ...; xinfang verify --since cp.txt
+      xinfang verify --witness http://127.0.0.1:7381=jjjc.pub --witness sj.pub --quorum 2
+      xinfang verify --trust-policy trust.toml
     """
+    trust = verifier_trust(witnesses, quorum, trust_policy, witnessed_files,
+                           log_key=log_key, admin_key=admin_key)
     s = settings()
     keystore = Path(s.keystore).expanduser()
     kept = Path(since).read_text(encoding="utf-8") if since else None
-    from ledger.storage.store import Store, parse_location
-
-    with Store(parse_location(s.ledger_url)) as store:
-        if not store.is_initialized() and not store.has_log():
-            raise EnvironmentProblem("the ledger is not initialized", "Run `xinfang init` first.")
-        # A log whose directory was deleted is verified like any other: it fails (exit 1).
+    # A log whose directory was deleted is verified like any other: it fails (exit 1).
+    with s.store(bare_log=True) as store:
         progress = _progress_bar(store.max_position(), "verifying") if fmt == "text" else None
         with progress or nullcontext() as bar:
             report = verify_ledger(
                 store, kept_checkpoint=kept,
-                trusted_log_key=_pinned_key(log_key, keystore / "log.pub"),
-                trusted_admin_key=_pinned_key(admin_key, keystore / "admin.pub"),
-                workers=workers, require_anchors=True,
+                trusted_log_key=trust.log_key or _pinned_key(log_key, keystore / "log.pub"),
+                trusted_admin_key=trust.admin_key or _pinned_key(admin_key,
+                                                                 keystore / "admin.pub"),
+                workers=workers, require_anchors=True, witness_policy=trust.witnesses,
+                witnessed=trust.witnessed,
                 progress=(lambda n: bar.update(n - bar.pos)) if bar is not None else None)
-    if fmt == "json":
-        emit_json(report.to_json())
-    else:
-        verdict = "PASS" if report.ok else "FAIL"
-        root = report.checkpoint_root[:16] + "…" if report.checkpoint_root else "none"
-        click.echo(f"verify: {verdict} — {report.events} events in {report.streams} streams; "
-                   f"latest checkpoint size {report.checkpoint_size}, root {root}")
-        if report.kept_checkpoint and report.kept_checkpoint.get("consistent"):
-            click.echo(f"consistent with the kept checkpoint of size "
-                       f"{report.kept_checkpoint['size']}")
-        echo_failures(report.failures, CHECK_NAMES, lambda f: f"position {f.position}, " + (
-            f"{f.stream}#{f.seq}" if f.stream else "log"))
-    if not report.ok:
-        sys.exit(1)
+    verdict = "PASS" if report.ok else "FAIL"
+    root = report.checkpoint_root[:16] + "…" if report.checkpoint_root else "none"
+    lines = [f"verify: {verdict} — {report.events} events in {report.streams} streams; "
+             f"latest checkpoint size {report.checkpoint_size}, root {root}"]
+    if report.kept_checkpoint and report.kept_checkpoint.get("consistent"):
+        lines.append(f"consistent with the kept checkpoint of size "
+                     f"{report.kept_checkpoint['size']}")
+    lines += witnessed_lines(report.witnessed)
+    lines += failure_lines(report.failures, CHECK_NAMES, lambda f: f"position {f.position}, " + (
+        f"{f.stream}#{f.seq}" if f.stream else "log"))
+    return Report(report.to_json(), text="\n".join(lines), exit_code=0 if report.ok else 1)
 
 
 class _Bar:
@@ -189,9 +182,8 @@ class _progress_bar:
               help="Mark every event of this import as the migration batch NAME (paper records "
                    "entered after the fact): `report accountability` lists the batch once "
                    "instead of a late_entry trigger per event.")
-@format_option("text", "json")
-@handle_errors
-def import_cmd(file: str, batch_size: int, migration: str | None, fmt: str) -> None:
+@renders(*RESULT)
+def import_cmd(file: str, batch_size: int, migration: str | None, fmt: str) -> Report:
     """Import commands from a JSON Lines file, all validated before anything is written.
 
     Each line is {"id", "action", "case", "actor", "at", "data"} and is signed with the named
@@ -204,8 +196,6 @@ def import_cmd(file: str, batch_size: int, migration: str | None, fmt: str) -> N
       xinfang import year-2025.jsonl
       xinfang import paper-2024.jsonl --migration paper-2024
     """
-    from ledger.writing.importer import import_file
-
     bars: dict[str, Any] = {}
 
     def progress(phase: str, done: int, total: int) -> None:
@@ -226,17 +216,14 @@ def import_cmd(file: str, batch_size: int, migration: str | None, fmt: str) -> N
         finally:
             for bar in bars.values():
                 bar.__exit__(None, None, None)
-    if fmt == "json":
-        emit_json({"lines": result.lines, "written": result.written, "skipped": result.skipped,
-                   "first_position": result.first_position,
-                   "last_position": result.last_position,
-                   **({"migration": result.migration} if result.migration else {})})
-    elif result.empty:
-        click.echo(f"nothing to import: {file} holds no command")
-    else:
-        batch = f" as migration {result.migration}" if result.migration else ""
-        click.echo(f"imported {result.written} of {result.lines} lines{batch} "
-                   f"({result.skipped} already recorded)")
+    summary = {"lines": result.lines, "written": result.written, "skipped": result.skipped,
+               "first_position": result.first_position, "last_position": result.last_position,
+               **({"migration": result.migration} if result.migration else {})}
+    if result.empty:
+        return Report(summary, text=f"nothing to import: {file} holds no command")
+    batch = f" as migration {result.migration}" if result.migration else ""
+    return Report(summary, text=f"imported {result.written} of {result.lines} lines{batch} "
+                  f"({result.skipped} already recorded)")
 
 
 def register_read_commands(cli: click.Group) -> None:

@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from typing import Any
 
-from ledger.writing.service import Command
-
-CST = timezone(timedelta(hours=8))
+from ledger import SHANGHAI, Command, Envelope, Statement
 
 COUNTIES = [("county-01", "东城县公安局"), ("county-02", "西山县公安局"), ("county-03", "南湖区公安分局")]
 STATIONS = {"county-01": ["城关派出所", "东关派出所"], "county-02": ["西山派出所", "北岭派出所"],
@@ -134,7 +132,7 @@ class _Builder:
     def at(self, day: date, hour: int | None = None) -> datetime:
         h = hour if hour is not None else self.rng.randint(8, 17)
         return datetime(day.year, day.month, day.day, h, self.rng.choice((0, 15, 30, 45)),
-                        tzinfo=CST)
+                        tzinfo=SHANGHAI)
 
     def slot(self, case: str, when: datetime) -> datetime:
         """The time for the case's next event: never back in time (random hours on the same
@@ -159,7 +157,7 @@ class _Builder:
     # ---- directory -------------------------------------------------------------------------
 
     def directory(self) -> None:
-        start = datetime(self.year, 1, 2, 8, 0, tzinfo=CST)
+        start = datetime(self.year, 1, 2, 8, 0, tzinfo=SHANGHAI)
         for unit, name, parent in self.staff.units:
             self.emit(start, "unit.add", None, "admin-01",
                       {"unit": unit, "name": name, **({"parent": parent} if parent else {})})
@@ -170,7 +168,7 @@ class _Builder:
             if keyless:
                 data["keyless"] = True
             self.emit(start, "actor.add", None, "admin-01", data)
-        mid = datetime(self.year, 7, 1, 9, 0, tzinfo=CST)
+        mid = datetime(self.year, 7, 1, 9, 0, tzinfo=SHANGHAI)
         self.emit(mid, "actor.rotate_key", None, "admin-01", {"actor": "officer-01"})
 
     # ---- cases -----------------------------------------------------------------------------
@@ -414,11 +412,9 @@ def build_scenario(seed: int = 2025, *, year: int = 2025, cases: int = 320,
 
 def reverse_check_commands(ledger: Any, scenario: Scenario, limit: int = 3) -> list[Command]:
     """Year-end reverse-checks (倒查) on late replies, citing the stored reply events."""
-    from ledger.log.statement import Envelope, Statement
-
     commands: list[Command] = []
     inspector = scenario.staff.inspectors[0]
-    day = datetime(scenario.year, 12, 30, 10, 0, tzinfo=CST)
+    day = datetime(scenario.year, 12, 30, 10, 0, tzinfo=SHANGHAI)
     for n, case in enumerate(scenario.problems.get("late_reply", [])[:limit], start=1):
         records = ledger.store.stream(case)
         reply = next((r for r in records if r.type == "reply"), None)

@@ -1,9 +1,47 @@
-"""xinfang-ledger read side: the ``rm_*`` read model folded from the log, and the reports.
+"""xinfang-ledger read side: the ``rm_*`` read model folded from the checked log, and the reports.
 
-Public entry points (see docs/read-side.md):
+This module is the read side's public API (the command line and the coming server import only
+from here; docs/read-side.md describes the modules behind it):
 
-* ``projections.runner``: ``catch_up(store)``, ``rebuild(store)``, ``status(store)``
-* ``projections.reports``: ``supervision(store, as_of)``, ``statistics(store, from, to, as_of)``
-* ``projections.readmodel``: the tables and ``cases_where`` / ``cases_registered`` queries
-* ``projections.asof``: ``as_of_rows`` — cases as they stood at a past business day
+The read model
+    :func:`catch_up` (apply what was written since), :func:`rebuild` (replay the whole
+    ledger), :func:`status` (where the read model stands).
+Reports (each a JSON-ready dict whose keys the CLI contract fixes)
+    :func:`supervision` (督办台账), :func:`statistics` (信访工作统计; :data:`COMPARE_MODES`),
+    :func:`accountability_report` (倒查), :func:`statistics_summary` (the year in sentences).
+Layout: one labelled table form every output format renders
+    :class:`Sheet` of typed :data:`Cell` values; :class:`Report`, what a command shows
+    (document, sheets, terminal text); the sheets of each report:
+    :func:`supervision_sheets`, :func:`statistics_sheets`, :func:`accountability_sheets`,
+    :func:`closure_sheets`, :func:`closure_record_sheets`; :func:`cell_text`,
+    :func:`display_width`; :func:`label` (codes in Chinese or English), :func:`labeller`.
+Files
+    :func:`write_csv` (UTF-8 with a byte-order mark, :data:`CSV_ENCODING`), :func:`write_xlsx`.
 """
+
+from projections.accountability import accountability_report, accountability_sheets
+from projections.export import CSV_ENCODING, write_csv, write_xlsx
+from projections.labels import label
+from projections.reports import COMPARE_MODES, statistics, supervision
+from projections.runner import catch_up, rebuild, status
+from projections.sheets import (
+    Cell,
+    Report,
+    Sheet,
+    cell_text,
+    closure_record_sheets,
+    closure_sheets,
+    display_width,
+    labeller,
+    statistics_sheets,
+    supervision_sheets,
+)
+from projections.summary import statistics_summary
+
+__all__ = [
+    "COMPARE_MODES", "CSV_ENCODING", "Cell", "Report", "Sheet", "accountability_report",
+    "accountability_sheets", "catch_up", "cell_text", "closure_record_sheets", "closure_sheets",
+    "display_width", "label", "labeller", "rebuild", "statistics", "statistics_sheets",
+    "statistics_summary", "status", "supervision", "supervision_sheets", "write_csv",
+    "write_xlsx",
+]

@@ -5,7 +5,7 @@ actor and per unit.
 ``accountability`` is the I/O shell: it catches the read model up, picks the cases (every case
 registered by the as-of day, or those a unit handled), runs ``verify`` for the ``integrity``
 trigger, and streams the cases' events up to as-of, 500 cases a query, into the pure core
-``accountability_report``, which applies the rules of ``projections.triggers`` and aggregates.
+``report_from_case_files``, which applies the rules of ``projections.triggers`` and aggregates.
 ``accountability_sheets`` lays the report out for text, CSV and XLSX (``projections.sheets``).
 
 Imports marked as a migration (``xinfang import --migration NAME``: paper records entered after
@@ -27,7 +27,7 @@ from ledger.verification.verify import Failure, VerifyReport, verify_ledger
 from .events import LedgerEvent, decode, ledger_policy
 from .fold import ActorRow, CaseRow
 from .labels import LABELS, label
-from .readmodel import ACTORS, ASSIGNMENTS, cases_where, names
+from .readmodel import actors, cases_assigned_to, cases_registered_by, names
 from .reports import today
 from .runner import catch_up
 from .sheets import Cell, Sheet
@@ -64,7 +64,7 @@ EventHash = Callable[[str, int], str | None]
 
 # ---- the I/O shell ----------------------------------------------------------------------------
 
-def accountability(store: Store, as_of: date | None = None, *, unit: str | None = None,
+def accountability_report(store: Store, as_of: date | None = None, *, unit: str | None = None,
                    integrity: bool = True,
                    verified: VerifyReport | None = None) -> dict[str, Any]:
     """The accountability report at the end of ``as_of`` (default today, Asia/Shanghai).
@@ -80,7 +80,7 @@ def accountability(store: Store, as_of: date | None = None, *, unit: str | None 
     if unit is not None and unit not in unit_names:
         raise InputError(f"unknown unit {unit!r}",
                          "Give a unit id from the directory, e.g. county-01.")
-    registered = cases_where(store, "registered_on <= ?", (day,))
+    registered = cases_registered_by(store, day)
     scope = [r.case_no for r in registered] if unit is None else handled_by(store, unit, day)
     if verified is None and integrity:
         verified = verify_ledger(store)
@@ -88,7 +88,7 @@ def accountability(store: Store, as_of: date | None = None, *, unit: str | None 
                   bad_events(store, verified) if verified is not None else {})
     files = (f for case_no, events in load_events(store, scope, day)
              if (f := CaseFile.fold(case_no, events, policy)) is not None)
-    return accountability_report(
+    return report_from_case_files(
         files, ctx, unit=unit, integrity=integrity_summary(verified),
         unit_names=unit_names, actor_names=actor_names, event_hash=_stored_hash(store))
 
@@ -96,15 +96,12 @@ def accountability(store: Store, as_of: date | None = None, *, unit: str | None 
 def handled_by(store: Store, unit: str, day: str) -> list[str]:
     """Cases assigned to ``unit`` on or before ``day`` (at any time: a transfer does not clear
     the responsibility for what happened while the unit had the case)."""
-    rows = store.query(f"SELECT DISTINCT case_no FROM {store.t(ASSIGNMENTS.name)} "
-                       "WHERE unit = ? AND assigned_on <= ? ORDER BY case_no", (unit, day))
-    return [case_no for (case_no,) in rows]
+    return cases_assigned_to(store, unit, day)
 
 
 def directory(store: Store) -> dict[str, ActorRow]:
     """Every actor with unit and roles (for attributing responsibility)."""
-    rows = (ACTORS.decode(values) for values in store.query(ACTORS.select(store)))
-    return {row.actor: row for row in rows}
+    return {row.actor: row for row in actors(store)}
 
 
 def named_by(rows: Iterable[CaseRow]) -> dict[str, list[CaseRow]]:
@@ -122,16 +119,11 @@ def load_events(store: Store, case_nos: Sequence[str],
     ``CHUNK`` cases a query, so memory holds one chunk."""
     for start in range(0, len(case_nos), CHUNK):
         chunk = list(case_nos[start:start + CHUNK])
-        marks = ",".join("?" * len(chunk))
-        records = store.query(
-            f"SELECT {store.position_column}, originator_id, originator_version, topic, state "
-            f"FROM {store.events_table} WHERE originator_id IN ({marks}) "
-            "ORDER BY originator_id, originator_version", chunk)
         grouped: dict[str, list[LedgerEvent]] = {}
-        for position, stream, seq, topic, state in records:
-            event = decode(position, stream, seq, topic, bytes(state))
+        for r in store.events_of(chunk):
+            event = decode(r.position, r.stream, r.seq, r.type, r.state)
             if event is not None and (event.type == "register" or event.on <= day):
-                grouped.setdefault(stream, []).append(event)
+                grouped.setdefault(r.stream, []).append(event)
         for case_no in chunk:
             if case_no in grouped:
                 yield case_no, grouped[case_no]
@@ -180,7 +172,7 @@ def _stored_hash(store: Store) -> EventHash:
 
 # ---- the pure core ----------------------------------------------------------------------------
 
-def accountability_report(files: Iterable[CaseFile], ctx: Context, *, unit: str | None = None,
+def report_from_case_files(files: Iterable[CaseFile], ctx: Context, *, unit: str | None = None,
                           integrity: Mapping[str, Any] | None = None,
                           unit_names: Mapping[str, str] | None = None,
                           actor_names: Mapping[str, str] | None = None,

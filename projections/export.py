@@ -1,4 +1,6 @@
-"""Write report sheets as CSV or XLSX files (text and JSON are the CLI's ``output`` helpers).
+"""Write report sheets as CSV or XLSX files: the file writers behind the CLI's one output
+interface (``cli/output.py`` registers them beside its text and JSON writers; the print-ready
+PDF of issue 17 is one more writer here, taking the same sheets).
 
 CSV is UTF-8 with a byte-order mark, so spreadsheet programs open the Chinese labels correctly;
 each sheet is a title line, a header row and its rows, separated by an empty line. XLSX has one
@@ -15,7 +17,7 @@ from typing import IO, Any
 
 from ledger.errors import EnvironmentProblem
 
-from .sheets import Cell, Sheet, cell_text
+from .sheets import Cell, Sheet, cell_text, display_width
 
 CSV_ENCODING = "utf-8-sig"
 
@@ -34,8 +36,8 @@ def write_csv(sheets: Sequence[Sheet], handle: IO[str]) -> None:
 
 
 def write_xlsx(sheets: Sequence[Sheet], path: str | Path,
-               width: Callable[[str], int] = len) -> None:
-    """``width`` measures text for column widths (the CLI passes its CJK-aware rule)."""
+               width: Callable[[str], int] = display_width) -> None:
+    """``width`` measures text for column widths (CJK characters count double)."""
     import xlsxwriter
     from xlsxwriter.exceptions import FileCreateError
 

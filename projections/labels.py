@@ -89,6 +89,7 @@ LABELS: dict[str, dict[str, tuple[str, str]]] = {
         "signer": ("签字人", "signer"), "key": ("密钥", "key"), "verified": ("验证", "verified"),
         "problems": ("问题", "problems"), "missing": ("缺", "missing"),
         "not_closed": ("未办结", "not closed"),
+        "records": ("三签结案记录", "Closure records"),
         "reopened": ("办结后已重新办理", "reopened after closing"),
         "no_reply": ("办结前无答复", "no reply before closing"),
         "missing_attest": ("缺承办人确认化解", "handler attestation missing"),

@@ -1,5 +1,7 @@
 """The read-model tables (``rm_*``) in the ledger's own database, and the SQL that reads and
-writes them. Column lists come from the fold's row classes, so a new field is one edit plus a
+writes them: the read side's one storage module (the ledger's own tables are read only through
+:class:`ledger.storage.store.Store` methods, and backend differences come from the store).
+Column lists come from the fold's row classes, so a new field is one edit plus a
 ``PROJECTION_VERSION`` bump (which makes the next catch-up rebuild).
 
 The tables are ordinary, mutable tables: the ledger's append-only triggers protect only the
@@ -9,7 +11,6 @@ ledger's own tables, and everything here can be dropped and replayed from the lo
 from __future__ import annotations
 
 import operator
-import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import fields
@@ -17,7 +18,7 @@ from datetime import date
 from typing import Any, NamedTuple
 
 from ledger.errors import StorageError
-from ledger.storage.store import AppendConflict, Store
+from ledger.storage.store import AppendConflict, Store, driver_errors
 
 from .fold import ActorRow, AssignmentRow, CaseRow, UnitRow
 
@@ -76,7 +77,7 @@ class Table:
 
     def values(self, row: Any) -> tuple[Any, ...]:
         """The row's field values, in column order."""
-        return self._values(row)  # type: ignore[no-any-return]
+        return self._values(row)
 
     def encode(self, row: Any) -> list[Any]:
         values = list(self._values(row))
@@ -126,7 +127,7 @@ def create_tables(cur: Any, store: Store) -> None:
     cur.execute(f"CREATE TABLE IF NOT EXISTS {store.t(REPEATS)} (case_no TEXT NOT NULL, "
                 "earlier TEXT NOT NULL, PRIMARY KEY (case_no, earlier))")
     cur.execute(f"CREATE INDEX IF NOT EXISTS {REPEATS}_earlier ON {store.t(REPEATS)} (earlier)")
-    blob = "BLOB" if store.backend == "sqlite" else "BYTEA"
+    blob = store.blob_type
     cur.execute(f"CREATE TABLE IF NOT EXISTS {store.t(TRACKING)} (name TEXT PRIMARY KEY, "
                 "position BIGINT NOT NULL, version INTEGER NOT NULL, skipped BIGINT NOT NULL, "
                 f"leaves BIGINT NOT NULL, frontier {blob} NOT NULL)")
@@ -141,28 +142,14 @@ def drop_tables(cur: Any, store: Store) -> None:
 
 
 def tables_exist(store: Store) -> bool:
-    if store.backend == "sqlite":
-        rows = store.query("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?",
-                           (TRACKING,))
-    else:
-        schema = (store.location.env or {}).get("POSTGRES_SCHEMA", "public")
-        rows = store.query("SELECT 1 FROM information_schema.tables WHERE table_schema=? "
-                           "AND table_name=?", (schema, TRACKING))
-    return bool(rows)
+    return store.table_exists(TRACKING)
 
 
 REBUILD_HINT = "Run `xinfang projections rebuild` to recreate the read model from the ledger."
 
 
 def _driver_errors() -> tuple[type[BaseException], ...]:
-    errors: list[type[BaseException]] = [sqlite3.Error, AppendConflict]
-    try:
-        import psycopg
-
-        errors.append(psycopg.Error)
-    except ImportError:  # pragma: no cover - psycopg is a dependency
-        pass
-    return tuple(errors)
+    return (*driver_errors(), AppendConflict)
 
 
 @contextmanager
@@ -191,7 +178,7 @@ class Tracking(NamedTuple):
 
 def tracked_version(cur: Any, store: Store, *, lock: bool = False) -> int | None:
     """The projection version the tables were built by (a query every version answers)."""
-    suffix = " FOR UPDATE" if lock and store.backend == "postgresql" else ""
+    suffix = store.for_update if lock else ""
     cur.execute(store.sql(f"SELECT version FROM {store.t(TRACKING)} WHERE name=?{suffix}"),
                 (PROJECTION,))
     row = cur.fetchone()
@@ -199,8 +186,9 @@ def tracked_version(cur: Any, store: Store, *, lock: bool = False) -> int | None
 
 
 def read_tracking(cur: Any, store: Store, *, lock: bool = False) -> Tracking | None:
-    """The projection's tracking row; ``lock`` holds it until commit (PostgreSQL)."""
-    suffix = " FOR UPDATE" if lock and store.backend == "postgresql" else ""
+    """The projection's tracking row; ``lock`` holds it until commit (where the write
+    transaction does not hold the whole database already)."""
+    suffix = store.for_update if lock else ""
     cur.execute(store.sql(f"SELECT position, version, skipped, leaves, frontier "
                           f"FROM {store.t(TRACKING)} WHERE name=?{suffix}"), (PROJECTION,))
     row = cur.fetchone()
@@ -243,24 +231,26 @@ def counted_events(store: Store, case_nos: Sequence[str]) -> list[tuple[Any, ...
         tracked = read_tracking(cur, store)
     if tracked is None:
         return []
-    out: list[tuple[Any, ...]] = []
-    events, leaves = store.events_table, store.t("xf_leaves")
-    for chunk in _chunks(list(case_nos)):
+    records = store.logged_events_of(case_nos, through=tracked.position, leaves=tracked.leaves)
+    failed = failed_positions(store, [r.position for r in records])
+    return [(r.position, r.stream, r.seq, r.type, r.state) for r in records
+            if r.position not in failed]
+
+
+def failed_positions(store: Store, positions: Sequence[int]) -> set[int]:
+    """Which of these log positions hold an event recorded in ``rm_failures``."""
+    found: set[int] = set()
+    for chunk in _chunks(sorted(set(positions))):
         marks = ",".join("?" * len(chunk))
-        out.extend(store.query(
-            f"SELECT e.{store.position_column}, e.originator_id, e.originator_version, e.topic, "
-            f"e.state FROM {events} e JOIN {leaves} l ON l.position = e.{store.position_column} "
-            f"WHERE e.originator_id IN ({marks}) AND e.{store.position_column} <= ? "
-            "AND l.idx >= 0 AND l.idx < ? AND NOT EXISTS (SELECT 1 FROM "
-            f"{store.t(FAILURES)} f WHERE f.position = e.{store.position_column}) "
-            "ORDER BY e.originator_id, e.originator_version",
-            (*chunk, tracked.position, tracked.leaves)))
-    return out
+        found.update(int(p) for (p,) in store.query(
+            f"SELECT DISTINCT position FROM {store.t(FAILURES)} WHERE position IN ({marks})",
+            chunk))
+    return found
 
 
 # ---- batch I/O -------------------------------------------------------------------------------
 
-def _chunks(items: Sequence[str], size: int = 500) -> Iterable[Sequence[str]]:
+def _chunks(items: Sequence[Any], size: int = 500) -> Iterable[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start:start + size]
 
@@ -297,7 +287,7 @@ def write_rows(cur: Any, store: Store, table: Table, rows: Sequence[Sequence[Any
     and one INSERT … SELECT: half the cost of a pipelined executemany of wide rows."""
     if not rows:
         return
-    if store.backend == "sqlite" or len(rows) < 50:
+    if not store.supports_copy or len(rows) < 50:
         cur.executemany(table.upsert(store) if upsert else table.insert(store), rows)
         return
     staging = f"{table.name}_in"
@@ -328,6 +318,23 @@ def cases_registered(store: Store, start: date, end: date) -> list[CaseRow]:
 def supervised_cases(store: Store) -> list[CaseRow]:
     """Cases ever supervised (whether by a given date is the report's question)."""
     return cases_where(store, "supervised_on IS NOT NULL")
+
+
+def cases_registered_by(store: Store, day: str) -> list[CaseRow]:
+    """Cases whose registration business date is on or before ``day`` (ISO date)."""
+    return cases_where(store, "registered_on <= ?", (day,))
+
+
+def cases_assigned_to(store: Store, unit: str, day: str) -> list[str]:
+    """Case numbers ever assigned to ``unit`` on or before ``day`` (ISO date), sorted."""
+    rows = store.query(f"SELECT DISTINCT case_no FROM {store.t(ASSIGNMENTS.name)} "
+                       "WHERE unit = ? AND assigned_on <= ? ORDER BY case_no", (unit, day))
+    return [case_no for (case_no,) in rows]
+
+
+def actors(store: Store) -> list[ActorRow]:
+    """Every actor row (unit and roles)."""
+    return [ACTORS.decode(values) for values in store.query(ACTORS.select(store))]
 
 
 def names(store: Store) -> tuple[dict[str, str], dict[str, str]]:

@@ -3,19 +3,31 @@
 Text, CSV and XLSX all print the same sheets, so the formats cannot drift apart. Cells are typed:
 ``int``; ``float`` is a ratio (0.907), shown as a percentage; ``date``; ``str``; ``None`` is
 empty. Labels come from ``projections.labels`` in Chinese or English.
+
+A :class:`Report` is what a command shows, in the one form every output format takes as input:
+the JSON document, the sheets, and (where prose says it better than a table) the terminal text.
+The writers are ``projections.export`` (CSV, XLSX; the print-ready PDF of issue 17 joins them)
+and the CLI's text and JSON writers (``cli/output.py``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import unicodedata
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .labels import label
 from .reports import CHANNELS, UNASSIGNED
 
+if TYPE_CHECKING:
+    from ledger import ClosureRecord, ClosureSignature
+
 Cell = str | int | float | date | None
+
+#: Display columns a text cell gets in a terminal table (files always get the full text).
+CLIP = 24
 
 
 @dataclass(frozen=True)
@@ -27,6 +39,38 @@ class Sheet:
     numeric: frozenset[int] = frozenset()   # column indexes holding figures (right-aligned)
     flagged: frozenset[int] = frozenset()   # row indexes to highlight (overdue)
     notes: list[str] = field(default_factory=list)
+    clip: int | None = CLIP   # terminal cell width; None: short enough to show whole
+
+
+@dataclass(frozen=True)
+class Report:
+    """One command's result, in the form every output format renders.
+
+    ``document`` is the JSON document (its keys are the CLI contract, docs cli.md); ``sheets``
+    the labelled tables that text, CSV and XLSX lay out (empty for a result that is no table,
+    such as a receipt or a verdict: such a report offers text and JSON only); ``text`` the
+    terminal rendering where prose says it better than the sheets (None: the sheets as aligned
+    tables); ``exit_code`` 1 when what was checked failed, applied after the output is written;
+    ``title`` names the report (a file's heading); ``lang`` the language its labels were made
+    in, so a writer adds its own words (page footers, say) in the same language.
+    """
+
+    document: Any
+    sheets: tuple[Sheet, ...] = ()
+    text: str | None = None
+    title: str = ""
+    lang: str = "zh"
+    exit_code: int = 0
+
+
+def display_width(text: str) -> int:
+    """Terminal columns of ``text``: CJK wide and full-width characters take two."""
+    return sum(2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1 for ch in text)
+
+
+def labeller(kind: str, lang: str) -> Callable[[str], str]:
+    """``label`` of one kind in one language, as a one-argument function."""
+    return lambda code: label(kind, code, lang)
 
 
 def cell_text(value: Cell, empty: str = "") -> str:
@@ -58,7 +102,7 @@ SUPERVISION_COLUMNS = ("case", "authority", "supervised_at", "form", "petitioner
 
 
 def supervision_sheets(report: dict[str, Any], lang: str = "zh") -> list[Sheet]:
-    r = lambda key: label("report", key, lang)  # noqa: E731
+    r = labeller("report", lang)
     rows: list[list[Cell]] = []
     flagged = set()
     for i, row in enumerate(report["rows"]):
@@ -100,7 +144,7 @@ def supervision_sheets(report: dict[str, Any], lang: str = "zh") -> list[Sheet]:
 # ---- statistics -------------------------------------------------------------------------------
 
 def statistics_sheets(report: dict[str, Any], lang: str = "zh") -> list[Sheet]:
-    r = lambda key: label("report", key, lang)  # noqa: E731
+    r = labeller("report", lang)
     previous = report["previous"]
     compare = r("compare_year" if report.get("compare") == "year" else "compare_previous")
     period = f"{report['period']['from']} {r('to')} {report['period']['to']}"
@@ -123,7 +167,7 @@ def _get(data: dict[str, Any], path: Sequence[str]) -> Any:
 
 
 def _figure_rows(report: dict[str, Any], lang: str) -> list[list[Cell]]:
-    r = lambda key: label("report", key, lang)  # noqa: E731
+    r = labeller("report", lang)
     rows: list[list[Cell]] = []
 
     def add(name: str, path: Sequence[str], indent: int = 0) -> None:
@@ -188,7 +232,7 @@ def _figure_rows(report: dict[str, Any], lang: str) -> list[list[Cell]]:
 
 
 def _unit_sheet(report: dict[str, Any], lang: str) -> Sheet:
-    r = lambda key: label("report", key, lang)  # noqa: E731
+    r = labeller("report", lang)
     channels = CHANNELS
     headers = [r("unit"), r("cases"), r("persons"),
                *(label("channel", c, lang) for c in channels), r("accepted"),
@@ -202,3 +246,74 @@ def _unit_sheet(report: dict[str, Any], lang: str) -> Sheet:
                      f["reception_day"]["cases"], f["reception_day"]["persons"]])
     return Sheet(r("by_unit"), f"{r('statistics')} · {r('by_unit')}", headers, rows,
                  frozenset(range(1, len(headers))))
+
+
+# ---- closure records (三签结案记录) --------------------------------------------------------------
+
+CLOSURE_ROLES = ("handler", "unit_leader", "petitioner")
+
+
+def _time(text: str | None) -> str:
+    return text[:16].replace("T", " ") if text else "—"
+
+
+def closure_mark(sig: ClosureSignature, lang: str) -> str:
+    """Whether one signature counts: verified, bad, missing or refused."""
+    if not sig.present:
+        return label("closure", "missing", lang)
+    if sig.form == "refused":
+        return label("form", "refused", lang)
+    return label("field", "ok" if sig.verified else "bad", lang)
+
+
+def closure_how(sig: ClosureSignature, lang: str) -> str:
+    """The petitioner's opinion and form of signing, e.g. 满意 / 见证纸质签名."""
+    if sig.role != "petitioner" or not sig.present or sig.form == "refused":
+        return ""
+    return f"{label('opinion', sig.opinion, lang)} / {label('form', sig.form, lang)}"
+
+
+def _closure_who(sig: ClosureSignature, lang: str) -> str:
+    if not sig.present:
+        return label("closure", "missing", lang)
+    return " ".join(part for part in (sig.actor or "?", closure_mark(sig, lang),
+                                      closure_how(sig, lang)) if part)
+
+
+def _closure_verdict(record: ClosureRecord, lang: str) -> str:
+    return label("closure", "valid" if record.valid else "invalid", lang)
+
+
+def closure_problem_text(problem: Any, lang: str) -> str:
+    return f"{label('closure', problem.code, lang)}: {problem.detail}"
+
+
+def closure_sheets(records: Sequence[ClosureRecord], lang: str = "zh") -> list[Sheet]:
+    """The closure records: one row per closed case, its problems spelled out below."""
+    c = labeller("closure", lang)
+    headers = [label("field", "case", lang), c("closed_at"), c("handler"), c("unit_leader"),
+               c("petitioner"), c("verdict"), c("problems")]
+    rows: list[list[Cell]] = [
+        [r.case, _time(r.closed_at), *(_closure_who(r.signatures[role], lang)
+                                       for role in CLOSURE_ROLES),
+         _closure_verdict(r, lang), "; ".join(label("closure", p.code, lang) for p in r.problems)]
+        for r in records]
+    notes = [f"  {r.case}: {closure_problem_text(p, lang)}" for r in records for p in r.problems]
+    return [Sheet(c("records"), c("records"), headers, rows, notes=notes, clip=None)]
+
+
+def closure_record_sheets(record: ClosureRecord, lang: str = "zh") -> list[Sheet]:
+    """One case's closure record: who signed what, when, with which key, and whether it counts."""
+    c = labeller("closure", lang)
+    heading = (f"{label('field', 'case', lang)} {record.case}    {c('closed_at')}: "
+               f"{_time(record.closed_at)}    {c('closed_by')}: {record.closed_by or '—'}    "
+               f"{c('verdict')}: {_closure_verdict(record, lang)}")
+    rows: list[list[Cell]] = []
+    for role in CLOSURE_ROLES:
+        sig = record.signatures[role]
+        rows.append([c(role), sig.actor or "—", _time(sig.at), sig.key or "—",
+                     closure_mark(sig, lang), closure_how(sig, lang)])
+    headers = [c("signature"), c("signer"), label("field", "at", lang), c("key"), c("verified"),
+               label("field", "details", lang)]
+    notes = [f"  - {closure_problem_text(p, lang)}" for p in record.problems]
+    return [Sheet(record.case, heading, headers, rows, notes=notes, clip=None)]

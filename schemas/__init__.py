@@ -1,0 +1,38 @@
+"""The command schemas (pydantic): what each action's data may hold, and the import line.
+
+The public API of this package (``cli/`` imports only from here):
+
+* the code lists: :class:`Channel` (渠道), :class:`Source` (来源), :class:`Decision`,
+  :class:`SupervisionForm`, :class:`Outcome`, :class:`Resolution`, :class:`Opinion`,
+  :class:`SignForm`, :class:`ReviewLevel`, :class:`ReviewDecision`, :class:`Role`;
+* :data:`ACTION_MODELS` (action → model; :data:`CASE_ACTIONS`, :data:`DIRECTORY_ACTIONS`),
+  :func:`parse_data` (validated, normalised data), :func:`data_problem` (why data is invalid);
+* :class:`ImportLine` and :func:`import_line_schema` (the JSON Schema ``xinfang schema`` prints).
+"""
+
+from schemas.actions import (
+    ACTION_MODELS,
+    CASE_ACTIONS,
+    DIRECTORY_ACTIONS,
+    Channel,
+    Decision,
+    ImportLine,
+    Opinion,
+    Outcome,
+    Resolution,
+    ReviewDecision,
+    ReviewLevel,
+    Role,
+    SignForm,
+    Source,
+    SupervisionForm,
+    data_problem,
+    import_line_schema,
+    parse_data,
+)
+
+__all__ = [
+    "ACTION_MODELS", "CASE_ACTIONS", "DIRECTORY_ACTIONS", "Channel", "Decision", "ImportLine",
+    "Opinion", "Outcome", "Resolution", "ReviewDecision", "ReviewLevel", "Role", "SignForm",
+    "Source", "SupervisionForm", "data_problem", "import_line_schema", "parse_data",
+]

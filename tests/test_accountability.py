@@ -25,7 +25,7 @@ from cli.main import cli
 from ledger.log.keys import Signer
 from ledger.log.statement import Envelope
 from ledger.verification.history import case_history
-from projections.accountability import accountability, accountability_sheets
+from projections.accountability import accountability_report, accountability_sheets
 from projections.export import write_csv, write_xlsx
 from projections.triggers import CODES, detail_text
 from tests.conftest import scratch_ledger_url
@@ -244,7 +244,7 @@ def office(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     # (late_entry itself: tests/test_late_entry.py).
     world.migration = "paper-2025"
     cases = populate(world)
-    yield Office(world, cases, accountability(world.ledger.store, AS_OF))
+    yield Office(world, cases, accountability_report(world.ledger.store, AS_OF))
     world.ledger.close()
     next(urls, None)   # drops the PostgreSQL schema
 
@@ -526,7 +526,7 @@ def _trigger_rows(report: dict[str, Any]) -> list[tuple[str, str]]:
 
 def test_as_of_an_earlier_date(office: Office) -> None:
     c = office.case
-    report = accountability(office.store, date(2025, 4, 5), integrity=False)
+    report = accountability_report(office.store, date(2025, 4, 5), integrity=False)
     assert _trigger_rows(report) == sorted(
         [(c["late_acc"], "late_acceptance"), (c["late_reply"], "late_reply"),
          (c["overdue"], "overdue_open"), (c["supervised"], "supervision_missed"),
@@ -538,14 +538,14 @@ def test_as_of_an_earlier_date(office: Office) -> None:
     assert entry(report, c["late_reply"])["reverse_checks"] == []   # opened on 04-10
     assert report["integrity"]["checked"] is False
     pending = triggers(office, "reviewed",
-                       accountability(office.store, date(2025, 3, 30), integrity=False))
+                       accountability_report(office.store, date(2025, 3, 30), integrity=False))
     assert [(p["code"], p["variant"], p["responsible"], p["days_late"]) for p in pending] == \
         [("late_review_decision", "pending", [], 8)]
 
 
 def test_unit_filter_keeps_cases_the_unit_ever_handled(office: Office) -> None:
     c = office.case
-    report = accountability(office.store, AS_OF, unit="county-01", integrity=False)
+    report = accountability_report(office.store, AS_OF, unit="county-01", integrity=False)
     assert report["unit"] == "county-01"
     assert [e["case"] for e in report["cases"]] == sorted(
         c[k] for k in ("late_reply", "overdue", "supervised", "bounced"))
@@ -650,7 +650,7 @@ def test_forged_event_is_an_integrity_trigger_on_its_case(world: World) -> None:
         forge(led.store, inspector, stream=case, action=action, actor="inspector-01",
               at=t("2025-03-10", 9 + n), data=data, log_signer=signer,
               recorded_at_us=minute_after(t("2025-03-10", 9 + n)))
-    report = accountability(led.store, date(2025, 3, 31))
+    report = accountability_report(led.store, date(2025, 3, 31))
     assert report["integrity"]["ok"] is False and report["integrity"]["failures"] == 2
     (found_case,) = report["cases"]
     unauthorized, unsigned = found_case["triggers"]
@@ -665,6 +665,6 @@ def test_forged_event_is_an_integrity_trigger_on_its_case(world: World) -> None:
     assert report["by_actor"]["officer-08"]["triggers"] == {"integrity": 1}
     (finding,) = found_case["reverse_checks"][0]["findings"]
     assert finding["evidence"][0]["verified"] is False and finding["confirmed"] is False
-    skipped = accountability(led.store, date(2025, 3, 31), integrity=False)
+    skipped = accountability_report(led.store, date(2025, 3, 31), integrity=False)
     assert [c["triggers"] for c in skipped["cases"]] == [[]]   # only the reverse-check
     assert skipped["integrity"]["checked"] is False

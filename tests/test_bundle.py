@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 from cli.main import cli
 from ledger.errors import InputError
 from ledger.log.checkpoint import Checkpoint, parse_checkpoint, sign_checkpoint
-from ledger.log.keys import Signer, load_public_pem
+from ledger.log.keys import PublicKey, Signer
 from ledger.log.merkle import inclusion_proof, leaf_hash, node_hash
 from ledger.log.statement import (
     EVENT_CONTEXT,
@@ -57,7 +57,7 @@ DOC = Path(__file__).resolve().parent.parent / "docs" / "bundle-format.md"
 
 def trusted(world: World) -> tuple[bytes, bytes]:
     """The world's trust anchors by role: (log key, admin key)."""
-    log, admin = (load_public_pem((world.keystore / name).read_bytes())
+    log, admin = (PublicKey.from_pem((world.keystore / name).read_bytes()).raw
                   for name in ("log.pub", "admin.pub"))
     return log, admin
 
@@ -318,7 +318,7 @@ def test_checkpoint_resigned_by_another_log_key(world: World) -> None:
     bundle = export(world, world.closed_case())
     checkpoint = parse_checkpoint(bundle["checkpoint"]).checkpoint
     bundle["checkpoint"] = sign_checkpoint(Checkpoint(ORIGIN, checkpoint.size, checkpoint.root),
-                                           ORIGIN, Signer.generate("log").private)
+                                           ORIGIN, Signer.generate("log"))
     failure = first(check(world, bundle))
     assert (failure.position, failure.check) == (0, 7)
     assert "does not verify" in failure.reason
@@ -455,7 +455,7 @@ def _doc_blocks(kind: str) -> list[str]:
 
 def test_doc_test_vector_verifies() -> None:
     vector = next(b for b in _doc_blocks("json") if '"format"' in b)
-    log_key, admin_key = [load_public_pem(pem.encode()) for pem in _doc_blocks("pem")]
+    log_key, admin_key = [PublicKey.from_pem(pem.encode()).raw for pem in _doc_blocks("pem")]
     assert verify_bundle(vector.encode(), log_key=log_key, admin_key=admin_key).ok
     tampered = json.loads(vector)
     tampered["events"][2]["inclusion_proof"].reverse()
@@ -494,7 +494,7 @@ def _signed_heads_bundle(world: World) -> tuple[dict, dict[str, bytes], str]:
     log = led.keystore.load("log")
     origin = led.directory().origin
     bundle = export_bundle(led.store, [case],
-                           sign_heads=lambda text: sign_note(text, origin, log.private))
+                           sign_heads=lambda text: sign_note(text, origin, log))
     keys = {"log_key": log.public, "admin_key": led.keystore.load("admin-01").public}
     return bundle, keys, case
 
@@ -583,7 +583,7 @@ def rebuild(world: World, bundle: dict[str, Any], *, log: Signer, admin: Signer,
     rebuilt = {key: value for key, value in bundle.items() if key != "stream_heads"}
     rebuilt.update(origin=origin, events=events,
                    checkpoint=sign_checkpoint(Checkpoint(origin, size, root), origin,
-                                              log.private))
+                                              log))
     return rebuilt
 
 
@@ -796,7 +796,7 @@ def sample(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sample]:
     case = world.closed_case()
     log = world.ledger.keystore.load("log")
     bundle = export_bundle(world.ledger.store, [case],
-                           sign_heads=lambda text: sign_note(text, ORIGIN, log.private))
+                           sign_heads=lambda text: sign_note(text, ORIGIN, log))
     keys = dict(zip(("log_key", "admin_key"), trusted(world), strict=True))
     assert verify_bundle(bundle_bytes(bundle), **keys).complete
     signers = {actor: world.ledger.keystore.load(actor)

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ledger.errors import KeyUnavailableError
-from ledger.log.keys import Keystore, Signer, key_id, verify_signature
+from ledger.log.keys import Keystore, PublicKey, Signer, event_key_id
 from ledger.log.statement import EVENT_CONTEXT, Envelope, Statement, canonical_bytes
 
 # RFC 8785 §3.2.2 (sample input and its canonical output).
@@ -78,10 +78,9 @@ def test_rfc8032_vectors(secret: str, public: str, message: str, signature: str)
     signer = Signer("kat", Ed25519PrivateKey.from_private_bytes(bytes.fromhex(secret)))
     assert signer.public.hex() == public
     assert signer.sign(bytes.fromhex(message)).hex() == signature
-    assert verify_signature(bytes.fromhex(public), bytes.fromhex(signature),
-                            bytes.fromhex(message))
-    assert not verify_signature(bytes.fromhex(public), bytes.fromhex(signature),
-                                bytes.fromhex(message) + b"x")
+    key = PublicKey.from_raw(bytes.fromhex(public))
+    assert key.verify(bytes.fromhex(signature), bytes.fromhex(message))
+    assert not key.verify(bytes.fromhex(signature), bytes.fromhex(message) + b"x")
 
 
 def _statement() -> Statement:
@@ -121,7 +120,7 @@ def test_envelope_round_trip() -> None:
 
 def test_key_id_is_short_digest_of_raw_public_key() -> None:
     signer = Signer("a", Ed25519PrivateKey.from_private_bytes(bytes(32)))
-    assert key_id(signer.public) == signer.key_id and len(signer.key_id) == 16
+    assert event_key_id(signer.public) == signer.key_id and len(signer.key_id) == 16
 
 
 def test_keystore_encrypts_at_rest_with_mode_0600(tmp_path) -> None:  # noqa: ANN001

@@ -15,7 +15,7 @@ from ledger.log.checkpoint import (
     CheckpointError,
     NoteSignature,
     SignedCheckpoint,
-    key_id,
+    note_key_id,
     parse_checkpoint,
     parse_verifier_key,
     sign_checkpoint,
@@ -24,6 +24,7 @@ from ledger.log.checkpoint import (
     verify_checkpoint,
     verify_note,
 )
+from ledger.log.keys import Signer
 
 EM = "\u2014"
 
@@ -74,7 +75,7 @@ C2SP_EXAMPLE = (
 # Golden output of this module for a fixed key (all-zero Ed25519 seed), computed once.
 # (That seed is also Go's "EnochRoot" test key, see test_go_enoch_key_is_zero_seed.)
 NAME = "example.com/ledger"
-SEED0 = Ed25519PrivateKey.from_private_bytes(bytes(32))
+SEED0 = Signer("seed0", Ed25519PrivateKey.from_private_bytes(bytes(32)))
 GOLDEN_CP = Checkpoint(NAME, 3, bytes(range(32)), ("ledger-ext alpha",))
 GOLDEN_NOTE = (
     "example.com/ledger\n"
@@ -86,14 +87,14 @@ GOLDEN_NOTE = (
     "66/Ci+58ciUe4xWqTepPlarl5LmphrKeDs1H+kVFIzTTWXJCdNkMdYEW3b3fYbUDguXBkIGjtCIEz193Ahd+O1Z8DQE=\n"
 )
 GOLDEN_VKEY = "example.com/ledger+ebafc28b+ATtqJ7zOtqQtYqOo0CpvDXNlMhV3HeJDpjrASKGLWdop"
-OTHER_KEY = Ed25519PrivateKey.from_private_bytes(bytes([1]) * 32)
+OTHER_KEY = Signer("other", Ed25519PrivateKey.from_private_bytes(bytes([1]) * 32))
 OTHER_VKEY = "witness.example/w1+52f2363b+AYqI4910CfGV/VLbLTy6XXLKZwm/HZQSG/N0iAG0D29c"
 
 
-def _go_peter_private() -> Ed25519PrivateKey:
+def _go_peter_private() -> Signer:
     raw = base64.b64decode(GO_PETER_SKEY.split("+", 4)[4])
     assert raw[0] == ED25519_ALG and len(raw) == 33
-    return Ed25519PrivateKey.from_private_bytes(raw[1:])
+    return Signer("PeterNeumann", Ed25519PrivateKey.from_private_bytes(raw[1:]))
 
 
 def _sig_line(name: str, kid: bytes, sig: bytes) -> str:
@@ -107,9 +108,9 @@ def _sig_line(name: str, kid: bytes, sig: bytes) -> str:
 def test_go_verifier_key_roundtrip() -> None:
     name, pub = parse_verifier_key(GO_PETER_VKEY)
     assert name == "PeterNeumann"
-    assert key_id(name, pub) == bytes.fromhex("c74f20a3")
+    assert note_key_id(name, pub) == bytes.fromhex("c74f20a3")
     assert verifier_key(name, pub) == GO_PETER_VKEY
-    assert _go_peter_private().public_key().public_bytes_raw() == pub
+    assert _go_peter_private().public == pub
 
 
 def test_go_sign_reproduces_note_byte_for_byte() -> None:
@@ -121,7 +122,7 @@ def test_go_sign_reproduces_note_byte_for_byte() -> None:
 
 
 def test_go_enoch_key_is_zero_seed() -> None:
-    pub = SEED0.public_key().public_bytes_raw()
+    pub = SEED0.public
     assert verifier_key("EnochRoot", pub) == GO_ENOCH_VKEY
     assert parse_verifier_key(GO_ENOCH_VKEY) == ("EnochRoot", pub)
     assert sign_note(GO_TEXT, "EnochRoot", SEED0) == GO_TEXT + "\n" + GO_ENOCH_SIG
@@ -217,13 +218,13 @@ def test_c2sp_spec_example_parses() -> None:
 # Round trip and golden output
 
 
-def test_key_id_definition() -> None:
-    pub = SEED0.public_key().public_bytes_raw()
+def test_note_key_id_definition() -> None:
+    pub = SEED0.public
     want = hashlib.sha256(NAME.encode() + b"\n\x01" + pub).digest()[:4]
-    assert key_id(NAME, pub) == want
+    assert note_key_id(NAME, pub) == want
     assert verifier_key(NAME, pub) == GOLDEN_VKEY
     assert parse_verifier_key(GOLDEN_VKEY) == (NAME, pub)
-    assert verifier_key("witness.example/w1", OTHER_KEY.public_key().public_bytes_raw()) == (
+    assert verifier_key("witness.example/w1", OTHER_KEY.public) == (
         OTHER_VKEY
     )
 
@@ -246,12 +247,12 @@ def test_round_trip() -> None:
     assert isinstance(signed, SignedCheckpoint)
     assert signed.checkpoint == GOLDEN_CP
     assert signed.text == GOLDEN_NOTE
-    pub = SEED0.public_key().public_bytes_raw()
+    pub = SEED0.public
     assert signed.signatures == (
-        NoteSignature(NAME, key_id(NAME, pub), signed.signatures[0].signature),
+        NoteSignature(NAME, note_key_id(NAME, pub), signed.signatures[0].signature),
     )
     assert len(signed.signatures[0].signature) == 64
-    assert verify_checkpoint(GOLDEN_NOTE, NAME, SEED0.public_key()) == GOLDEN_CP
+    assert verify_checkpoint(GOLDEN_NOTE, NAME, SEED0.public_key) == GOLDEN_CP
     assert verify_checkpoint(GOLDEN_NOTE, NAME, pub, origin=NAME) == GOLDEN_CP
     assert verify_checkpoint(GOLDEN_NOTE.encode(), NAME, pub) == GOLDEN_CP
 
@@ -260,7 +261,7 @@ def test_round_trip() -> None:
 def test_round_trip_sizes(size: int) -> None:
     cp = Checkpoint("log.example/x", size, hashlib.sha256(str(size).encode()).digest())
     text = sign_checkpoint(cp, "log.example/x", OTHER_KEY)
-    assert verify_checkpoint(text, "log.example/x", OTHER_KEY.public_key()) == cp
+    assert verify_checkpoint(text, "log.example/x", OTHER_KEY.public_key) == cp
 
 
 def test_cosigned_note_unknown_signatures_ignored() -> None:
@@ -270,11 +271,11 @@ def test_cosigned_note_unknown_signatures_ignored() -> None:
     text = GOLDEN_NOTE + witness_line
     signed = parse_checkpoint(text)
     assert [s.name for s in signed.signatures] == [NAME, "witness.example/w1"]
-    assert verify_checkpoint(text, NAME, SEED0.public_key()) == GOLDEN_CP
-    assert verify_checkpoint(text, "witness.example/w1", OTHER_KEY.public_key()) == GOLDEN_CP
+    assert verify_checkpoint(text, NAME, SEED0.public_key) == GOLDEN_CP
+    assert verify_checkpoint(text, "witness.example/w1", OTHER_KEY.public_key) == GOLDEN_CP
     # A signature with the right name but an unknown key ID is ignored too (garbage inside).
     junk = _sig_line(NAME, b"\x00\x00\x00\x00", b"\x01" * 64)
-    assert verify_checkpoint(GOLDEN_NOTE + junk, NAME, SEED0.public_key()) == GOLDEN_CP
+    assert verify_checkpoint(GOLDEN_NOTE + junk, NAME, SEED0.public_key) == GOLDEN_CP
 
 
 # ============================================================================================
@@ -282,7 +283,7 @@ def test_cosigned_note_unknown_signatures_ignored() -> None:
 
 
 def _verify(text: str | bytes) -> Checkpoint:
-    return verify_checkpoint(text, NAME, SEED0.public_key())
+    return verify_checkpoint(text, NAME, SEED0.public_key)
 
 
 ROOT_B64 = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
@@ -357,15 +358,15 @@ def test_malformed_rejected(tampered: str) -> None:
 
 def test_wrong_key_fails() -> None:
     with pytest.raises(CheckpointError, match="no signature by example.com/ledger"):
-        verify_checkpoint(GOLDEN_NOTE, NAME, OTHER_KEY.public_key())
+        verify_checkpoint(GOLDEN_NOTE, NAME, OTHER_KEY.public_key)
     with pytest.raises(CheckpointError, match="no signature by other.example"):
-        verify_checkpoint(GOLDEN_NOTE, "other.example", SEED0.public_key())
+        verify_checkpoint(GOLDEN_NOTE, "other.example", SEED0.public_key)
 
 
 def test_forged_key_id_collision_fails() -> None:
     # A line claiming our (name, key ID) but signed by another key must be verified and fail.
     body = GOLDEN_CP.body()
-    kid = key_id(NAME, SEED0.public_key().public_bytes_raw())
+    kid = note_key_id(NAME, SEED0.public)
     forged = body + "\n" + _sig_line(NAME, kid, OTHER_KEY.sign(body.encode()))
     with pytest.raises(CheckpointError, match="does not verify"):
         _verify(forged)
@@ -377,7 +378,7 @@ def test_forged_key_id_collision_fails() -> None:
 
 def test_any_bad_signature_by_known_key_rejects_note() -> None:
     body = GOLDEN_CP.body()
-    kid = key_id(NAME, SEED0.public_key().public_bytes_raw())
+    kid = note_key_id(NAME, SEED0.public)
     bad = _sig_line(NAME, kid, OTHER_KEY.sign(body.encode()))
     with pytest.raises(CheckpointError, match="does not verify"):
         _verify(GOLDEN_NOTE + bad)
@@ -446,7 +447,7 @@ def test_unicode_origin_and_extension_round_trip() -> None:
 
 @pytest.mark.parametrize("name", ["", "a b", "a+b", "a\u00a0b", "a\u3000b", "a\nb"])
 def test_invalid_key_names(name: str) -> None:
-    pub = SEED0.public_key().public_bytes_raw()
+    pub = SEED0.public
     with pytest.raises(CheckpointError, match="key name"):
         sign_checkpoint(GOLDEN_CP, name, SEED0)
     with pytest.raises(CheckpointError, match="key name"):
@@ -457,13 +458,15 @@ def test_invalid_key_names(name: str) -> None:
 
 def test_key_argument_validation() -> None:
     with pytest.raises(CheckpointError, match="32 bytes"):
-        key_id(NAME, bytes(31))
+        note_key_id(NAME, bytes(31))
     with pytest.raises(CheckpointError, match="32 bytes"):
         verify_checkpoint(GOLDEN_NOTE, NAME, bytes(33))
     with pytest.raises(TypeError):
         verify_checkpoint(GOLDEN_NOTE, NAME, "not a key")  # type: ignore[arg-type]
     with pytest.raises(TypeError):
-        sign_checkpoint(GOLDEN_CP, NAME, SEED0.public_key())  # type: ignore[arg-type]
+        sign_checkpoint(GOLDEN_CP, NAME, SEED0.public_key)  # type: ignore[arg-type]
+    with pytest.raises(TypeError):   # a bare private key: signing goes through a Signer
+        sign_checkpoint(GOLDEN_CP, NAME, Ed25519PrivateKey.generate())  # type: ignore[arg-type]
     with pytest.raises(CheckpointError, match="newline"):
         sign_note("no newline", NAME, SEED0)
 

@@ -166,3 +166,48 @@ def test_import_refuses_a_repeated_id_within_the_file(run, tmp_path: Path) -> No
                                ensure_ascii=False) + "\n", encoding="utf-8")
     result = run("import", str(path))
     assert result.exit_code == 2 and "line 2" in result.output and "line 1" in result.output
+
+
+# ---- the CLI is a thin shell over the public API (issue 10) -----------------------------------
+
+ROOT = Path(__file__).resolve().parents[1]
+LIBRARIES = ("ledger", "projections", "schemas", "bench")
+
+
+def _imports(package: str) -> list[tuple[str, int, str]]:
+    """(file, line, module) of every absolute import in a package's files."""
+    import ast
+
+    found = []
+    for path in sorted((ROOT / package).rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                found.append((path.relative_to(ROOT).as_posix(), node.lineno, node.module))
+            elif isinstance(node, ast.Import):
+                found += [(path.relative_to(ROOT).as_posix(), node.lineno, alias.name)
+                          for alias in node.names]
+    return found
+
+
+def test_cli_imports_only_the_public_api_modules() -> None:
+    deep = [(f, n, m) for f, n, m in _imports("cli")
+            if m.split(".")[0] in LIBRARIES and m not in LIBRARIES]
+    assert deep == [], "cli/ reaches behind a public API module"
+
+
+def test_no_library_package_imports_the_cli() -> None:
+    """bench/ is a library (the `xinfang bench` command lives in cli/), and the write side,
+    read side and schemas know nothing of the command line or its demo scenario."""
+    for package in LIBRARIES:
+        assert [(f, n, m) for f, n, m in _imports(package) if m.split(".")[0] == "cli"] == []
+
+
+@pytest.mark.parametrize("package", LIBRARIES)
+def test_public_api_modules_export_what_they_list(package: str) -> None:
+    import importlib
+
+    module = importlib.import_module(package)
+    names = module.__all__
+    assert names == sorted(names, key=lambda n: (not n.isupper(), n)) or names == sorted(names)
+    assert [n for n in names if not hasattr(module, n)] == []
+    assert module.__doc__ and len(module.__doc__.splitlines()) > 3   # the map of the API

@@ -397,7 +397,7 @@ def test_cli_report_closures_json_shape(world: World) -> None:
 
 
 def test_cli_report_closures_text_csv_xlsx(world: World, tmp_path: Any) -> None:
-    world.closed_case()
+    good = world.closed_case()
     bad = replied_case(world)
     close(world, bad, override="领导批示")
     zh = run(world, "report", "closures")
@@ -408,12 +408,14 @@ def test_cli_report_closures_text_csv_xlsx(world: World, tmp_path: Any) -> None:
     assert run(world, "report", "closures", "--format", "csv", "--out", str(target)
                ).exit_code == 0
     rows = list(csv.reader(target.read_text(encoding="utf-8-sig").splitlines()))
-    assert rows[0][0] == "案件编号" and len(rows) == 3
+    # The layout of every report's CSV: title, header, one row per case, then the notes.
+    assert rows[0] == ["三签结案记录"] and rows[1][0] == "案件编号"
+    assert [r[0] for r in rows[2:] if r[0].startswith("XF-")] == sorted([good, bad])
     xlsx = tmp_path / "closures.xlsx"
     assert run(world, "report", "closures", "--format", "xlsx", "--out", str(xlsx)
                ).exit_code == 0
     assert xlsx.read_bytes()[:2] == b"PK"
-    assert run(world, "report", "closures", "--format", "csv").exit_code == 2
+    assert run(world, "report", "closures", "--format", "xlsx").exit_code == 2
 
 
 def test_cli_verify_closure_exit_codes(world: World) -> None:

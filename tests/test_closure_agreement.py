@@ -27,7 +27,7 @@ from ledger import Ledger
 from ledger.errors import InputError, LedgerError, TransitionError, VerificationError
 from ledger.verification.closure import closure_record, closure_report, judge_closure
 from ledger.verification.history import CaseHistory, HistoryEvent, case_history
-from projections.accountability import accountability
+from projections.accountability import accountability_report
 from tests.conftest import drop_schema
 from tests.tamper import forge
 from tests.world import CST, World, build_world, t
@@ -86,7 +86,7 @@ def codes_of(record: Any) -> list[str]:
 
 
 def unsigned_triggers(w: World, case: str, *, integrity: bool = True) -> list[dict[str, Any]]:
-    report = accountability(w.ledger.store, AS_OF, integrity=integrity)
+    report = accountability_report(w.ledger.store, AS_OF, integrity=integrity)
     entries = [c for c in report["cases"] if c["case"] == case]
     return [tr for c in entries for tr in c["triggers"] if tr["code"] == "unsigned_closure"]
 
@@ -269,7 +269,7 @@ def test_demo_scenario_closures_agree(ledger_url: str, tmp_path: Path) -> None:
         assert records and any(r.override_reason for r in records)
         for record in records:
             assert record.valid == (record.override_reason is None), record
-        report = accountability(led.store, date(scenario.year, 12, 31))
+        report = accountability_report(led.store, date(scenario.year, 12, 31))
         flagged = {c["case"] for c in report["cases"]
                    if any(tr["code"] == "unsigned_closure" for tr in c["triggers"])}
         assert flagged == {r.case for r in records if not r.valid}

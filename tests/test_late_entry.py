@@ -23,7 +23,7 @@ from ledger.domain.policy import SHANGHAI, Policy
 from ledger.log.keys import Signer
 from ledger.log.statement import Envelope, Statement
 from ledger.verification.verify import verify_ledger
-from projections.accountability import accountability, accountability_sheets
+from projections.accountability import accountability_report, accountability_sheets
 from projections.export import write_csv
 from projections.triggers import detail_text
 from tests.readback import csv_blocks
@@ -51,7 +51,7 @@ def who(actor: str, role: str, unit: str | None) -> dict[str, Any]:
 
 
 def report_of(world: World) -> dict[str, Any]:
-    return accountability(world.ledger.store, date.fromisoformat(today()))
+    return accountability_report(world.ledger.store, date.fromisoformat(today()))
 
 
 def case_triggers(report: dict[str, Any], case: str, code: str = "late_entry") -> list[dict]:
@@ -160,7 +160,7 @@ def test_the_policy_threshold_applies(ledger_url: str, tmp_path: Path) -> None:
                       as_actor="admin-01", at=start)
         nine = lenient.register(NOW - timedelta(days=9))
         eleven = lenient.register(NOW - timedelta(days=11))
-        report = accountability(led.store, date.fromisoformat(today()))
+        report = accountability_report(led.store, date.fromisoformat(today()))
         assert case_triggers(report, nine) == []
         assert [t["days_late"] for t in case_triggers(report, eleven)] == [11]
     finally:

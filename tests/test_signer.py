@@ -46,7 +46,7 @@ def rebuild(store: Store, rows: list[tuple[int, bytes]], note: str | None = None
     root = tree.root()
     if note is None:
         assert key is not None
-        note = sign_checkpoint(Checkpoint(ORIGIN, tree.size, root), ORIGIN, key.private)
+        note = sign_checkpoint(Checkpoint(ORIGIN, tree.size, root), ORIGIN, key)
     with superuser(store) as db:
         for table in ("xf_leaves", "xf_nodes", "xf_checkpoints"):
             db.execute(f"DELETE FROM {table}")
@@ -174,7 +174,7 @@ def test_planted_checkpoint_beyond_the_leaves_is_refused(world: World) -> None:
     store = world.ledger.store
     latest = latest_of(store)
     forged = sign_checkpoint(Checkpoint(ORIGIN, latest.size + 1, latest.root), ORIGIN,
-                             Signer.generate("x").private)
+                             Signer.generate("x"))
     with superuser(store) as db:
         db.execute("INSERT INTO xf_checkpoints VALUES (?,?,?,?)",
                    (latest.size + 1, latest.root, forged, latest.frontier))

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from ledger import Ledger
-from ledger.writing.service import Command
+from ledger.domain.policy import SHANGHAI
+from ledger.writing.commands import Command
 
-CST = timezone(timedelta(hours=8))
+CST = SHANGHAI   # the one Asia/Shanghai zone (ledger.domain.policy), under its test name
 ORIGIN = "test.example/ledger"
 
 UNITS = [("city", "XX市公安局", None), ("county-01", "XX县公安局", "city"),

@@ -20,7 +20,6 @@ from ledger.domain.directory import Actor, Directory
 from ledger.domain.policy import Policy, business_date
 
 REVERSE_CHECK_ACTIONS = ("reverse_check_open", "reverse_check_finding", "reverse_check_conclude")
-PROGRESS_ACTIONS = ("progress",)
 
 
 class CaseViolation(Exception):
@@ -102,6 +101,8 @@ class CaseState:
 
 
 CaseLookup = Callable[[str], "CaseState | None"]
+#: One action's rule: raises CaseViolation unless ``signer`` may do it to ``case`` at ``at``.
+Rule = Callable[[CaseState, dict[str, Any], Actor, datetime, Directory, CaseLookup], None]
 
 
 def _forbid(message: str) -> CaseViolation:
@@ -201,7 +202,8 @@ def _need_reply(case: CaseState) -> None:
         raise CaseViolation("the case has no reply (答复) yet")
 
 
-def _accept(case, data, signer, at, directory, lookup) -> None:
+def _accept(case: CaseState, data: dict[str, Any], signer: Actor, at: datetime,
+            directory: Directory, lookup: CaseLookup) -> None:
     _need_open(case)
     if case.decision is not None:
         raise CaseViolation(f"the acceptance decision was already made ({case.decision})")
@@ -214,7 +216,8 @@ def _accept(case, data, signer, at, directory, lookup) -> None:
                             "whose 复核 decision is final")
 
 
-def _assign(case, data, signer, at, directory, lookup) -> None:
+def _assign(case: CaseState, data: dict[str, Any], signer: Actor, at: datetime,
+            directory: Directory, lookup: CaseLookup) -> None:
     _need_open(case)
     _need_accepted(case)
     if data["unit"] not in directory.units:
@@ -227,17 +230,20 @@ def _assign(case, data, signer, at, directory, lookup) -> None:
                             f"not {data['unit']}")
 
 
-def _supervise(case, data, signer, at, directory, lookup) -> None:
+def _supervise(case: CaseState, data: dict[str, Any], signer: Actor, at: datetime,
+               directory: Directory, lookup: CaseLookup) -> None:
     _need_open(case)
 
 
-def _remind(case, data, signer, at, directory, lookup) -> None:
+def _remind(case: CaseState, data: dict[str, Any], signer: Actor, at: datetime,
+            directory: Directory, lookup: CaseLookup) -> None:
     _need_open(case)
     if not case.supervised:
         raise CaseViolation("reminders (催办) need a supervised (督办) case")
 
 
-def _package(case, data, signer, at, directory, lookup) -> None:
+def _package(case: CaseState, data: dict[str, Any], signer: Actor, at: datetime,
+             directory: Directory, lookup: CaseLookup) -> None:
     _need_open(case)
     leader = directory.actor(data["leader"])
     if leader is None or "leader" not in leader.roles:
@@ -246,13 +252,15 @@ def _package(case, data, signer, at, directory, lookup) -> None:
         raise CaseViolation(f"{data['leader']} already has this case packaged (包案)")
 
 
-def _progress(case, data, signer, at, directory, lookup) -> None:
+def _progress(case: CaseState, data: dict[str, Any], signer: Actor, at: datetime,
+              directory: Directory, lookup: CaseLookup) -> None:
     _need_open(case)
     _need_assigned(case)
     _need_handler(case, signer)
 
 
-def _extend(case, data, signer, at, directory, lookup) -> None:
+def _extend(case: CaseState, data: dict[str, Any], signer: Actor, at: datetime,
+            directory: Directory, lookup: CaseLookup) -> None:
     _need_open(case)
     _need_assigned(case)
     _need_unit_leader(case, signer)
@@ -264,7 +272,8 @@ def _extend(case, data, signer, at, directory, lookup) -> None:
                             f"{case.extension_days} already granted, {data['days']} asked")
 
 
-def _reply(case, data, signer, at, directory, lookup) -> None:
+def _reply(case: CaseState, data: dict[str, Any], signer: Actor, at: datetime,
+           directory: Directory, lookup: CaseLookup) -> None:
     _need_open(case)
     _need_assigned(case)
     _need_handler(case, signer)
@@ -274,7 +283,8 @@ def _reply(case, data, signer, at, directory, lookup) -> None:
         raise CaseViolation("the reply cannot be served before the case was registered")
 
 
-def _attest(case, data, signer, at, directory, lookup) -> None:
+def _attest(case: CaseState, data: dict[str, Any], signer: Actor, at: datetime,
+            directory: Directory, lookup: CaseLookup) -> None:
     _need_open(case)
     _need_handler(case, signer)
     _need_reply(case)
@@ -282,7 +292,8 @@ def _attest(case, data, signer, at, directory, lookup) -> None:
         raise CaseViolation("the resolution is already attested by the assigned handler")
 
 
-def _consent(case, data, signer, at, directory, lookup) -> None:
+def _consent(case: CaseState, data: dict[str, Any], signer: Actor, at: datetime,
+             directory: Directory, lookup: CaseLookup) -> None:
     _need_open(case)
     _need_unit_leader(case, signer)
     _need_reply(case)
@@ -301,7 +312,8 @@ def _consent(case, data, signer, at, directory, lookup) -> None:
         raise CaseViolation("the unit leader has already consented")
 
 
-def _petitioner_sign(case, data, signer, at, directory, lookup) -> None:
+def _petitioner_sign(case: CaseState, data: dict[str, Any], signer: Actor, at: datetime,
+                     directory: Directory, lookup: CaseLookup) -> None:
     _need_open(case)
     if data["form"] == "key":
         if signer.actor != case.petitioner or "petitioner" not in signer.roles:
@@ -322,7 +334,8 @@ def _petitioner_sign(case, data, signer, at, directory, lookup) -> None:
                             f"leader consent #{consent.seq} ({consent.at.isoformat()}); {ORDER}")
 
 
-def _close(case, data, signer, at, directory, lookup) -> None:
+def _close(case: CaseState, data: dict[str, Any], signer: Actor, at: datetime,
+           directory: Directory, lookup: CaseLookup) -> None:
     _need_open(case)
     _need_accepted(case)
     _need_reply(case)
@@ -451,12 +464,14 @@ def closure_problems(case: CaseState, close_at: datetime) -> ClosureProblems:
     return problems
 
 
-def _desist(case, data, signer, at, directory, lookup) -> None:
+def _desist(case: CaseState, data: dict[str, Any], signer: Actor, at: datetime,
+            directory: Directory, lookup: CaseLookup) -> None:
     if case.desisted:
         raise CaseViolation("the petitioner has already desisted (停访息诉)")
 
 
-def _review_request(case, data, signer, at, directory, lookup) -> None:
+def _review_request(case: CaseState, data: dict[str, Any], signer: Actor, at: datetime,
+                    directory: Directory, lookup: CaseLookup) -> None:
     policy = directory.policy
     day = business_date(at)
     if data["level"] == "review":
@@ -474,18 +489,20 @@ def _review_request(case, data, signer, at, directory, lookup) -> None:
         raise CaseViolation(f"the {data['level']} request window closed on {due.isoformat()}")
 
 
-def _review_decide(case, data, signer, at, directory, lookup) -> None:
+def _review_decide(case: CaseState, data: dict[str, Any], signer: Actor, at: datetime,
+                   directory: Directory, lookup: CaseLookup) -> None:
     if case.review_stage != f"{data['level']}_requested":
         raise CaseViolation(f"there is no pending {data['level']} request")
 
 
-def _reopen(case, data, signer, at, directory, lookup) -> None:
+def _reopen(case: CaseState, data: dict[str, Any], signer: Actor, at: datetime,
+            directory: Directory, lookup: CaseLookup) -> None:
     if not case.closed and not case.review_changed:
         raise CaseViolation("only a closed case or one whose review changed the decision "
                             "can be reopened")
 
 
-_RULES: dict[str, Callable[..., None]] = {
+_RULES: dict[str, Rule] = {
     "accept": _accept, "assign": _assign, "supervise": _supervise, "remind": _remind,
     "package": _package, "progress": _progress, "extend": _extend, "reply": _reply,
     "attest": _attest, "consent": _consent, "petitioner_sign": _petitioner_sign,

@@ -10,13 +10,21 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ledger.domain.policy import Policy
-from ledger.log.keys import key_id
+from ledger.log.keys import event_key_id
 
 DIRECTORY_ACTIONS = ("init", "unit.add", "actor.add", "actor.rotate_key", "actor.revoke_key")
 
 
 class DirectoryViolation(Exception):
-    """A directory event that breaks the directory's rules (check 4 when verifying)."""
+    """A directory event that breaks the directory's rules (check 4 when verifying).
+
+    ``forbidden`` when the rule broken is about who may act (the writer refuses with
+    ForbiddenError), otherwise the event itself is invalid (InputError), as for CaseViolation.
+    """
+
+    def __init__(self, message: str, *, forbidden: bool = False) -> None:
+        super().__init__(message)
+        self.forbidden = forbidden
 
 
 @dataclass(slots=True)
@@ -81,15 +89,17 @@ class Directory:
             if self.initialized:
                 raise DirectoryViolation("the ledger is already initialized")
             if data.get("admin") != actor_id:
-                raise DirectoryViolation("init must be signed by the admin it names")
+                raise DirectoryViolation("init must be signed by the admin it names",
+                                         forbidden=True)
             return
         if not self.initialized:
             raise DirectoryViolation("the ledger is not initialized")
         signer = self.actors.get(actor_id)
         if signer is None:
-            raise DirectoryViolation(f"{actor_id} is not in the directory")
+            raise DirectoryViolation(f"{actor_id} is not in the directory", forbidden=True)
         if not self.policy.may(signer.roles, action):
-            raise DirectoryViolation(f"{actor_id} has no role that may {action}")
+            raise DirectoryViolation(f"{actor_id} has no role that may {action}",
+                                     forbidden=True)
         if action == "unit.add":
             if data["unit"] in self.units:
                 raise DirectoryViolation(f"unit {data['unit']} already exists")
@@ -103,14 +113,14 @@ class Directory:
             public = data.get("public_key")
             if public is None and not data.get("keyless"):
                 raise DirectoryViolation("an actor needs a public key unless keyless")
-            if public is not None and key_id(bytes.fromhex(public)) in self.keys:
+            if public is not None and event_key_id(bytes.fromhex(public)) in self.keys:
                 raise DirectoryViolation("that public key is already registered")
         elif action in ("actor.rotate_key", "actor.revoke_key"):
             target = self.actors.get(data["actor"])
             if target is None:
                 raise DirectoryViolation(f"actor {data['actor']} does not exist")
             if action == "actor.rotate_key":
-                if key_id(bytes.fromhex(data["public_key"])) in self.keys:
+                if event_key_id(bytes.fromhex(data["public_key"])) in self.keys:
                     raise DirectoryViolation("that public key is already registered")
             else:
                 record = self.keys.get(data["key"])
@@ -150,6 +160,6 @@ class Directory:
                 actor.key = None
 
     def _add_key(self, actor: str, public: bytes, position: int) -> str:
-        kid = key_id(public)
+        kid = event_key_id(public)
         self.keys[kid] = KeyRecord(kid, actor, public, position)
         return kid

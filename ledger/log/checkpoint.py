@@ -24,9 +24,9 @@ import binascii
 import hashlib
 import re
 from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from ledger.log.keys import PublicKey
 
 __all__ = [
     "ED25519_ALG",
@@ -34,8 +34,9 @@ __all__ = [
     "Checkpoint",
     "CheckpointError",
     "NoteSignature",
+    "NoteSigner",
     "SignedCheckpoint",
-    "key_id",
+    "note_key_id",
     "parse_checkpoint",
     "parse_verifier_key",
     "sign_checkpoint",
@@ -105,15 +106,26 @@ def _has_control(text: str) -> bool:
     return any(ord(ch) < 0x20 and ch != "\n" for ch in text)
 
 
-def _raw_public_key(public_key: Ed25519PublicKey | bytes) -> bytes:
-    if isinstance(public_key, Ed25519PublicKey):
-        return public_key.public_bytes_raw()
+def _public_key(public_key: PublicKey | bytes) -> PublicKey:
+    if isinstance(public_key, PublicKey):
+        return public_key
     if isinstance(public_key, (bytes, bytearray, memoryview)):
         raw = bytes(public_key)
         if len(raw) != _ED25519_KEY_SIZE:
             raise CheckpointError(f"Ed25519 public key must be 32 bytes, got {len(raw)}")
-        return raw
-    raise TypeError(f"expected Ed25519PublicKey or bytes, got {type(public_key).__name__}")
+        return PublicKey.from_raw(raw)
+    raise TypeError(f"expected PublicKey or bytes, got {type(public_key).__name__}")
+
+
+@runtime_checkable
+class NoteSigner(Protocol):
+    """What signs a note: an Ed25519 signer that names its raw public key
+    (:class:`ledger.log.keys.Signer`); the private key never leaves it."""
+
+    @property
+    def public(self) -> bytes: ...
+
+    def sign(self, message: bytes) -> bytes: ...
 
 
 # --------------------------------------------------------------------------------------------
@@ -199,8 +211,9 @@ class SignedCheckpoint:
 # keys
 
 
-def key_id(name: str, public_key_raw: bytes) -> bytes:
-    """signed-note Ed25519 key ID: ``SHA-256(name || 0x0A || 0x01 || pubkey)[:4]``."""
+def note_key_id(name: str, public_key_raw: bytes) -> bytes:
+    """signed-note Ed25519 key ID: ``SHA-256(name || 0x0A || 0x01 || pubkey)[:4]``. Not the
+    event key id (``keys.event_key_id``)."""
     if len(public_key_raw) != _ED25519_KEY_SIZE:
         raise CheckpointError(f"Ed25519 public key must be 32 bytes, got {len(public_key_raw)}")
     data = name.encode("utf-8") + b"\n" + bytes([ED25519_ALG]) + bytes(public_key_raw)
@@ -210,7 +223,7 @@ def key_id(name: str, public_key_raw: bytes) -> bytes:
 def verifier_key(name: str, public_key_raw: bytes) -> str:
     """Encode ``name+<8 hex key ID>+<base64(0x01 || pubkey)>`` (golang sumdb/note vkey)."""
     _check_name(name)
-    kid = key_id(name, public_key_raw)
+    kid = note_key_id(name, public_key_raw)
     return f"{name}+{kid.hex()}+{_b64encode(bytes([ED25519_ALG]) + bytes(public_key_raw))}"
 
 
@@ -228,7 +241,7 @@ def parse_verifier_key(vkey: str) -> tuple[str, bytes]:
     if len(key) != 1 + _ED25519_KEY_SIZE:
         raise CheckpointError(f"Ed25519 verifier key must be 32 bytes, got {len(key) - 1}")
     pub = key[1:]
-    if key_id(name, pub) != bytes.fromhex(hash16):
+    if note_key_id(name, pub) != bytes.fromhex(hash16):
         raise CheckpointError(f"verifier key ID {hash16} does not match the key")
     return name, pub
 
@@ -281,42 +294,39 @@ def _verify_sigs(
     body: str,
     sigs: tuple[NoteSignature, ...],
     name: str,
-    public_key: Ed25519PublicKey | bytes,
+    public_key: PublicKey | bytes,
 ) -> None:
     """Require >= 1 signature by (name, key ID) and that every such signature verifies."""
     _check_name(name)
-    raw = _raw_public_key(public_key)
-    kid = key_id(name, raw)
+    pub = _public_key(public_key)
+    kid = note_key_id(name, pub.raw)
     mine = [s for s in sigs if s.name == name and s.key_id == kid]
     if not mine:
         # Signatures whose name or key ID differ belong to unknown keys and are ignored.
         raise CheckpointError(f"no signature by {name}+{kid.hex()}")
-    pub = Ed25519PublicKey.from_public_bytes(raw)
     msg = body.encode("utf-8")
     for sig in mine:
         if len(sig.signature) != _ED25519_SIG_SIZE:
             raise CheckpointError(f"signature by {name} does not verify (wrong length)")
-        try:
-            pub.verify(sig.signature, msg)
-        except InvalidSignature:
-            raise CheckpointError(f"signature by {name} does not verify") from None
+        if not pub.verify(sig.signature, msg):
+            raise CheckpointError(f"signature by {name} does not verify")
 
 
-def sign_note(text: str, name: str, private_key: Ed25519PrivateKey) -> str:
+def sign_note(text: str, name: str, signer: NoteSigner) -> str:
     """Sign a note text (ending in a newline) with Ed25519; return the signed note."""
     _check_name(name)
-    if not isinstance(private_key, Ed25519PrivateKey):
-        raise TypeError("private_key must be an Ed25519PrivateKey")
+    if not isinstance(signer, NoteSigner):
+        raise TypeError("signer must sign bytes and name its public key (a keys.Signer)")
     if not text.endswith("\n"):
         raise CheckpointError("note text must end with a newline")
     if _has_control(text):
         raise CheckpointError("note text contains a control character other than newline")
-    kid = key_id(name, private_key.public_key().public_bytes_raw())
-    sig = private_key.sign(text.encode("utf-8"))
+    kid = note_key_id(name, signer.public)
+    sig = signer.sign(text.encode("utf-8"))
     return f"{text}\n{_SIG_PREFIX}{name} {_b64encode(kid + sig)}\n"
 
 
-def verify_note(text: str | bytes, name: str, public_key: Ed25519PublicKey | bytes) -> str:
+def verify_note(text: str | bytes, name: str, public_key: PublicKey | bytes) -> str:
     """Verify a generic signed note against one Ed25519 key; return the note text."""
     _, body, sigs = _parse_note(text)
     _verify_sigs(body, sigs, name, public_key)
@@ -327,9 +337,9 @@ def verify_note(text: str | bytes, name: str, public_key: Ed25519PublicKey | byt
 # checkpoints
 
 
-def sign_checkpoint(cp: Checkpoint, name: str, private_key: Ed25519PrivateKey) -> str:
+def sign_checkpoint(cp: Checkpoint, name: str, signer: NoteSigner) -> str:
     """Return the signed-note text of ``cp`` with one Ed25519 signature by ``name``."""
-    return sign_note(cp.body(), name, private_key)
+    return sign_note(cp.body(), name, signer)
 
 
 def parse_checkpoint(text: str | bytes) -> SignedCheckpoint:
@@ -341,7 +351,7 @@ def parse_checkpoint(text: str | bytes) -> SignedCheckpoint:
 def verify_checkpoint(
     text: str | bytes,
     name: str,
-    public_key: Ed25519PublicKey | bytes,
+    public_key: PublicKey | bytes,
     *,
     origin: str | None = None,
 ) -> Checkpoint:

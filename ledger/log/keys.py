@@ -1,4 +1,4 @@
-"""Ed25519 keys: signers, key ids and the on-disk keystore.
+"""Ed25519 keys: a public key that verifies, a signer that only signs, and the keystore.
 
 Private keys never enter the database. The keystore is a directory with one PKCS#8 PEM file per
 actor (``<actor>.key``, mode 0600, encrypted when a passphrase is given) and public PEM files
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
@@ -22,62 +22,128 @@ from ledger.errors import InputError, KeyUnavailableError
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 LOG_KEY_NAME = "log"
+ED25519_KEY_SIZE = 32
 
 
-def key_id(public_raw: bytes) -> str:
-    """Short hex digest of the raw 32-byte public key (first 8 bytes of SHA-256)."""
+def event_key_id(public_raw: bytes) -> str:
+    """The key id an event names (``Statement.key``): the first 8 bytes of SHA-256 of the raw
+    32-byte public key, in hex. Not the C2SP note key id (``checkpoint.note_key_id``)."""
     return hashlib.sha256(public_raw).hexdigest()[:16]
 
 
-def public_raw(key: Ed25519PublicKey) -> bytes:
-    return key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-
-
-def public_pem(public: bytes) -> bytes:
-    return Ed25519PublicKey.from_public_bytes(public).public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-
-
-def load_public_pem(data: bytes) -> bytes:
-    """Raw public key from a PEM file; raises InputError if it is not an Ed25519 key."""
-    try:
-        key = serialization.load_pem_public_key(data)
-    except ValueError as exc:
-        raise InputError(f"not a PEM public key: {exc}") from None
-    if not isinstance(key, Ed25519PublicKey):
-        raise InputError("the public key is not Ed25519", "Generate one with `xinfang actor add`.")
-    return public_raw(key)
-
-
-def verify_signature(public: bytes, signature: bytes, message: bytes) -> bool:
-    try:
-        Ed25519PublicKey.from_public_bytes(public).verify(signature, message)
-    except (InvalidSignature, ValueError):
-        return False
-    return True
-
-
 @dataclass(frozen=True)
-class Signer:
-    """A private key in memory, with the public half and its key id."""
+class PublicKey:
+    """An Ed25519 public key: the one place signatures are verified (events, checkpoints,
+    signed notes, bundles). Holds the raw 32 bytes; the loaded key object is cached, so a
+    verifier that keeps one ``PublicKey`` per signer loads each key once."""
 
-    name: str
-    private: Ed25519PrivateKey
+    raw: bytes
 
-    @cached_property
-    def public(self) -> bytes:
-        return public_raw(self.private.public_key())
+    def __post_init__(self) -> None:
+        if type(self.raw) is not bytes or len(self.raw) != ED25519_KEY_SIZE:
+            raise ValueError(f"an Ed25519 public key is {ED25519_KEY_SIZE} bytes")
+
+    @classmethod
+    def from_raw(cls, raw: bytes | bytearray | memoryview) -> PublicKey:
+        """From the raw 32 bytes; ValueError for any other length."""
+        return cls(bytes(raw))
+
+    @classmethod
+    def from_pem(cls, data: bytes) -> PublicKey:
+        """From a PEM (SubjectPublicKeyInfo) file; InputError if it is not an Ed25519 key."""
+        try:
+            key = serialization.load_pem_public_key(data)
+        except (ValueError, TypeError) as exc:
+            raise InputError(f"not a PEM public key: {exc}") from None
+        except UnsupportedAlgorithm:
+            raise InputError("the public key is not Ed25519",
+                             "Generate one with `xinfang actor add`.") from None
+        if not isinstance(key, Ed25519PublicKey):
+            raise InputError("the public key is not Ed25519",
+                             "Generate one with `xinfang actor add`.")
+        return cls(key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw))
+
+    def __getstate__(self) -> dict[str, bytes]:
+        return {"raw": self.raw}   # the cached key object neither pickles nor needs to
+
+    def to_pem(self) -> bytes:
+        return Ed25519PublicKey.from_public_bytes(self.raw).public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
 
     @cached_property
     def key_id(self) -> str:
-        return key_id(self.public)
+        """The event key id (see :func:`event_key_id`)."""
+        return event_key_id(self.raw)
 
-    def sign(self, message: bytes) -> bytes:
-        return self.private.sign(message)
+    @cached_property
+    def _loaded(self) -> Ed25519PublicKey | None:
+        try:
+            return Ed25519PublicKey.from_public_bytes(self.raw)
+        except ValueError:   # bytes that are no curve point: nothing verifies under them
+            return None
+
+    def verify(self, signature: bytes, message: bytes) -> bool:
+        """Whether ``signature`` is this key's Ed25519 signature of ``message``; never raises
+        for hostile input (a wrong-length or non-bytes signature simply does not verify)."""
+        key = self._loaded
+        if key is None:
+            return False
+        try:
+            key.verify(signature, message)
+        except (InvalidSignature, TypeError, ValueError):
+            return False
+        return True
+
+
+class Signer:
+    """A private key in memory that only signs. It names its public key, but never hands out
+    the private key: only the :class:`Keystore` of this module serializes it (to disk)."""
+
+    __slots__ = ("_name", "_private", "_public")
+
+    def __init__(self, name: str, private_key: Ed25519PrivateKey) -> None:
+        if not isinstance(private_key, Ed25519PrivateKey):
+            raise TypeError("a Signer holds an Ed25519 private key")
+        self._name = name
+        self._private = private_key
+        self._public = PublicKey(private_key.public_key().public_bytes(
+            serialization.Encoding.Raw, serialization.PublicFormat.Raw))
 
     @classmethod
     def generate(cls, name: str) -> Signer:
         return cls(name, Ed25519PrivateKey.generate())
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def public_key(self) -> PublicKey:
+        return self._public
+
+    @property
+    def public(self) -> bytes:
+        """The raw 32-byte public key (what the directory records)."""
+        return self._public.raw
+
+    @property
+    def key_id(self) -> str:
+        """The event key id of the public key."""
+        return self._public.key_id
+
+    def sign(self, message: bytes) -> bytes:
+        return self._private.sign(message)
+
+    def __repr__(self) -> str:
+        return f"Signer({self._name!r}, key {self.key_id})"
+
+    def _pkcs8_pem(self, passphrase: bytes | None) -> bytes:
+        """The private key as PKCS#8 PEM, for :meth:`Keystore.save` only."""
+        encryption: serialization.KeySerializationEncryption = (
+            serialization.BestAvailableEncryption(passphrase) if passphrase
+            else serialization.NoEncryption())
+        return self._private.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8, encryption)
 
 
 def check_id(value: str, what: str = "id") -> str:
@@ -125,11 +191,7 @@ class Keystore:
     def save(self, signer: Signer) -> None:
         """Store a private key (0600, encrypted if a passphrase is set) and its public PEM."""
         self._ensure_dir()
-        encryption: serialization.KeySerializationEncryption = (
-            serialization.BestAvailableEncryption(self.passphrase) if self.passphrase
-            else serialization.NoEncryption())
-        pem = signer.private.private_bytes(serialization.Encoding.PEM,
-                                           serialization.PrivateFormat.PKCS8, encryption)
+        pem = signer._pkcs8_pem(self.passphrase)
         self._write(self._private_path(signer.name), pem, 0o600)
         self.write_public(signer.name, signer.public)
         self._cache[signer.name] = signer
@@ -137,7 +199,7 @@ class Keystore:
     def write_public(self, name: str, public: bytes) -> Path:
         self._ensure_dir()
         path = self.public_path(name)
-        self._write(path, public_pem(public), 0o644)
+        self._write(path, PublicKey.from_raw(public).to_pem(), 0o644)
         return path
 
     def create(self, name: str) -> Signer:

@@ -170,7 +170,7 @@ class LogSigner:
             nodes.extend(tree.append(digest))
         root = tree.root()
         note = sign_checkpoint(Checkpoint(self.origin, tree.size, root), self.origin,
-                               self.signer.private)
+                               self.signer)
         return SignedTree(tree, leaves, nodes, root, note)
 
     def advance(self, tree: CompactRange) -> None:
@@ -249,7 +249,8 @@ class LogSigner:
         if type(doc) is not dict or doc.get("version") != STATE_VERSION or \
                 type(doc.get("logs")) is not dict:
             raise self._corrupt(f"not a version {STATE_VERSION} signer state")
-        return doc["logs"]
+        logs: dict[str, Any] = doc["logs"]
+        return logs
 
     def _parse_entry(self, entry: Any) -> CompactRange:
         if type(entry) is not dict:

@@ -7,35 +7,44 @@ Tables (besides eventsourcing's own events table):
 * ``xf_nodes(level, idx, hash)``       — every complete perfect subtree, for O(log n) proofs
 * ``xf_checkpoints(size, root, note, frontier)`` — the signed checkpoint after each write
 * ``xf_commands(cmd, position)``       — command ids already recorded (idempotent import)
+* ``xf_cosignatures(size, witness, line, note)`` — witness cosignatures of the checkpoint of
+  ``size`` (docs/witness.md), one per witness key; created on first use in older ledgers
 
 All of them, and the events table, reject UPDATE and DELETE (and TRUNCATE on PostgreSQL) by trigger.
+
+One interface, two backends. :class:`Store` holds every query the write side, verification,
+closures and the read side make of these tables, in portable SQL with ``?`` parameters.
+:class:`ledger.storage.sqlite.SQLiteStore` and :class:`ledger.storage.postgres.PostgresStore`
+hold everything that differs: connections and transactions, the writers' lock, the event
+insert, the append-only triggers, type names. ``Store(location)`` (or :func:`open_store`)
+returns the one the location names. No other module writes SQL against these tables; the read
+model's own ``rm_*`` tables have theirs in ``projections.readmodel``.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
-import sqlite3
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, suppress
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import parse_qs, unquote, urlparse
 
-from eventsourcing.persistence import (
-    IntegrityError,
-    Notification,
-    PersistenceError,
-    StoredEvent,
-)
-from eventsourcing.utils import Environment
+from eventsourcing.persistence import IntegrityError, Notification, PersistenceError
 
 from ledger.errors import EnvironmentProblem, InputError, StorageError
 from ledger.log.log_signer import LeafReader, LeafRow, LogSigner, SignedTree, UnprovenTreeError
 
 SIDE_TABLES = ("xf_leaves", "xf_nodes", "xf_checkpoints", "xf_commands")
 CATCH_UP_BATCH = 5000   # leaves per query when the log signer recomputes stored leaves
+IN_CHUNK = 500          # values per ``IN (…)`` list: far below either backend's parameter limit
 APPEND_ONLY_MESSAGE = "xinfang ledger tables are append-only"
+
+#: The backend class for each ``LedgerLocation.backend`` (imported on first use).
+BACKENDS = {"sqlite": ("ledger.storage.sqlite", "SQLiteStore"),
+            "postgresql": ("ledger.storage.postgres", "PostgresStore")}
 
 
 class AppendConflict(Exception):
@@ -121,70 +130,71 @@ def parse_location(url: str) -> LedgerLocation:
                      "Use sqlite:///path/ledger.db or postgresql://user@host:port/dbname.")
 
 
+def backend_class(backend: str) -> type[Store]:
+    """The :class:`Store` subclass for a location's backend name."""
+    if backend not in BACKENDS:
+        raise InputError(f"unsupported ledger backend {backend!r}",
+                         "Use sqlite:///path/ledger.db or postgresql://user@host:port/dbname.")
+    module, name = BACKENDS[backend]
+    cls: type[Store] = getattr(importlib.import_module(module), name)
+    return cls
+
+
+def open_store(location: LedgerLocation | str, *, create: bool = False) -> Store:
+    """The store at ``location`` (a URL or a parsed location), on its backend's class."""
+    if isinstance(location, str):
+        location = parse_location(location)
+    return backend_class(location.backend)(location, create=create)
+
+
+def driver_errors() -> tuple[type[BaseException], ...]:
+    """Every backend driver's own error classes (sqlite3, psycopg): what SQL run through
+    :meth:`Store.cursor` may raise besides the project's errors."""
+    return tuple(error for backend in BACKENDS for error in backend_class(backend).driver_errors)
+
+
 class Store:
-    """Append-only access to one ledger's tables, on either backend, through one interface."""
+    """Append-only access to one ledger's tables, on either backend, through one interface.
+
+    ``Store(location)`` constructs the backend's subclass. The methods marked *backend* below
+    are all a subclass provides; every query is written once, here.
+    """
+
+    backend: ClassVar[str] = ""
+    #: The events table's log-position column (eventsourcing's notification id).
+    position_column: ClassVar[str] = ""
+    #: The column type for raw bytes.
+    blob_type: ClassVar[str] = ""
+    #: Appended to a SELECT in a write transaction to hold the rows until commit ("" where the
+    #: write transaction already holds the whole database).
+    for_update: ClassVar[str] = ""
+    #: Whether cursors take ``COPY … FROM STDIN`` (``cursor.copy``) for bulk loads.
+    supports_copy: ClassVar[bool] = False
+    #: The driver's unique-violation errors, as raised inside a cursor's transaction.
+    duplicate_errors: ClassVar[tuple[type[BaseException], ...]] = ()
+    #: The driver's own error classes (see :func:`driver_errors`).
+    driver_errors: ClassVar[tuple[type[BaseException], ...]] = ()
+
+    def __new__(cls, location: LedgerLocation, *, create: bool = False) -> Store:
+        chosen = backend_class(location.backend) if cls is Store else cls
+        if chosen.backend != location.backend:
+            raise InputError(f"a {chosen.backend} store cannot open {location.display}")
+        return object.__new__(chosen)
 
     def __init__(self, location: LedgerLocation, *, create: bool = False) -> None:
         self.location = location
-        self.backend = location.backend
-        self.factory: Any = None
+        self.factory: Any = None    # eventsourcing's infrastructure factory for the backend
         self.recorder: Any = None   # eventsourcing's SQLite or PostgreSQL application recorder
+        self.events_table = ""      # qualified name of eventsourcing's events table
+        self.schema_prefix = ""     # qualifies the side tables' names
         try:
-            if self.backend == "sqlite":
-                self._open_sqlite(create)
-            else:
-                self._open_postgres(create)
+            self._open(create)
         except PersistenceError as exc:
             raise StorageError(f"cannot open the ledger at {location.display}: {exc}",
                                "Check that the database server is running and reachable."
                                ) from None
-
-    # ---- opening -----------------------------------------------------------------------------
-
-    def _open_sqlite(self, create: bool) -> None:
-        from eventsourcing.sqlite import SQLiteFactory
-
-        assert self.location.path is not None
-        path = self.location.path
-        if not create and not path.exists():
-            raise EnvironmentProblem(f"no ledger at {self.location.display}",
-                                     "Run `xinfang init` first, or pass --ledger.")
-        if create:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        env = Environment("XINFANG", {
-            "PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(path),
-            "ORIGINATOR_ID_TYPE": "text", "SQLITE_LOCK_TIMEOUT": "30",
-            "CREATE_TABLE": "true" if create else "false",
-        })
-        self.factory = SQLiteFactory(env)
-        self.recorder = self.factory.application_recorder()
-        self.events_table = self.recorder.events_table_name
-        self.position_column = "rowid"
-        self.schema_prefix = ""
         if create:
             self._create_side_tables()
-
-    def _open_postgres(self, create: bool) -> None:
-        from eventsourcing.postgres import PostgresFactory
-
-        assert self.location.env is not None
-        env = dict(self.location.env)
-        env["ORIGINATOR_ID_TYPE"] = "text"
-        env["CREATE_TABLE"] = "true" if create else "false"
-        schema = env["POSTGRES_SCHEMA"]
-        self.factory = PostgresFactory(Environment("XINFANG", env))
-        if create and schema != "public":
-            with self._pg_cursor(commit=True) as cur:
-                cur.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
-        self.recorder = self.factory.application_recorder()
-        self.events_table = f'"{schema}".{self.recorder.events_table_name}'
-        self.position_column = "notification_id"
-        self.schema_prefix = f'"{schema}".'
-        if create:
-            self._create_side_tables()
-        elif not self._pg_table_exists(self.recorder.events_table_name):
-            raise EnvironmentProblem(f"no ledger at {self.location.display}",
-                                     "Run `xinfang init` first, or pass --ledger.")
 
     def close(self) -> None:
         with suppress(Exception):
@@ -200,74 +210,65 @@ class Store:
         """A side table's qualified name."""
         return self.schema_prefix + name
 
-    # ---- low-level SQL -----------------------------------------------------------------------
+    # ---- backend -------------------------------------------------------------------------------
 
-    @contextmanager
-    def _pg_cursor(self, *, commit: bool) -> Iterator[Any]:
-        from psycopg.rows import tuple_row
+    def _open(self, create: bool) -> None:
+        """Build the eventsourcing factory and recorder; set ``events_table`` and
+        ``schema_prefix``; EnvironmentProblem when there is no ledger and not ``create``."""
+        raise NotImplementedError
 
-        datastore = self.factory.datastore
-        try:
-            with datastore.get_connection() as conn, conn.transaction(force_rollback=not commit):
-                yield conn.cursor(row_factory=tuple_row)
-        except PersistenceError as exc:
-            raise StorageError(f"database error: {exc}") from None
-
-    @contextmanager
-    def _sqlite_cursor(self, *, commit: bool, immediate: bool = False) -> Iterator[Any]:
-        pool = self.factory.datastore.pool
-        conn = pool.get_connection(is_writer=commit)
-        raw: sqlite3.Connection = conn._sqlite_conn
-        cur = raw.cursor()
-        try:
-            cur.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
-            try:
-                yield cur
-            except BaseException:
-                raw.rollback()
-                raise
-            if commit:
-                raw.commit()
-            else:
-                raw.rollback()
-        except sqlite3.IntegrityError as exc:
-            if APPEND_ONLY_MESSAGE in str(exc):
-                raise StorageError(f"refused: {exc}") from None
-            raise AppendConflict(str(exc)) from None
-        except sqlite3.OperationalError as exc:
-            raise StorageError(f"database error: {exc}",
-                               "Another process may hold the ledger locked; try again.") from None
-        finally:
-            cur.close()
-            pool.put_connection(conn)
-
-    @contextmanager
-    def cursor(self, *, commit: bool = False) -> Iterator[Any]:
-        if self.backend == "sqlite":
-            with self._sqlite_cursor(commit=commit, immediate=commit) as cur:
-                yield cur
-        else:
-            with self._pg_cursor(commit=commit) as cur:
-                yield cur
+    def cursor(self, *, commit: bool = False) -> AbstractContextManager[Any]:
+        """A DB-API cursor in one transaction, committed at exit when ``commit`` (a write
+        transaction holds the backend's write lock where it has one) and rolled back otherwise.
+        Unique violations become AppendConflict, refusals and failures StorageError."""
+        raise NotImplementedError
 
     def sql(self, statement: str) -> str:
-        return statement if self.backend == "sqlite" else statement.replace("?", "%s")
+        """A ``?``-parameter statement in the driver's parameter style."""
+        return statement
+
+    def table_exists(self, name: str) -> bool:
+        """Whether a table of this (unqualified) name exists where the ledger's tables are."""
+        raise NotImplementedError
+
+    def _insert_events(self, cur: Any, events: Sequence[PendingEvent]) -> list[int]:
+        """Insert events into eventsourcing's table in ``cur``'s transaction, holding the
+        writers' lock until commit; their log positions, in order."""
+        raise NotImplementedError
+
+    def _lock_writers(self, cur: Any) -> None:
+        """Take the lock the event insert takes, so no writer moves until commit."""
+        raise NotImplementedError
+
+    def _append_only_triggers(self, tables: Sequence[str]) -> list[str]:
+        """Statements that make ``tables`` reject UPDATE and DELETE (and TRUNCATE)."""
+        raise NotImplementedError
+
+    # ---- low-level SQL -------------------------------------------------------------------------
 
     def query(self, statement: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         with self.cursor() as cur:
             cur.execute(self.sql(statement), tuple(params))
             return [tuple(row) for row in cur.fetchall()]
 
-    def _pg_table_exists(self, table: str) -> bool:
-        schema = self.location.env["POSTGRES_SCHEMA"] if self.location.env else "public"
-        rows = self.query("SELECT 1 FROM information_schema.tables WHERE table_schema=? "
-                          "AND table_name=?", (schema, table))
-        return bool(rows)
+    def _query_in(self, statement: str, values: Sequence[Any],
+                  params: Sequence[Any] = ()) -> Iterator[tuple[Any, ...]]:
+        """Rows of ``statement`` whose ``{marks}`` is filled with ``IN_CHUNK`` of ``values`` at
+        a time (then ``params``); one query per chunk."""
+        values = list(values)
+        for start in range(0, len(values), IN_CHUNK):
+            chunk = values[start:start + IN_CHUNK]
+            yield from self.query(statement.format(marks=",".join("?" * len(chunk))),
+                                  (*chunk, *params))
 
-    # ---- schema ------------------------------------------------------------------------------
+    def _records(self, rows: Iterable[tuple[Any, ...]]) -> list[StoredRecord]:
+        """(position, stream, seq, topic, state) rows as records, whatever the cells hold."""
+        return [StoredRecord(r[0], str(r[1]), _int(r[2]), str(r[3]), _blob(r[4])) for r in rows]
+
+    # ---- schema --------------------------------------------------------------------------------
 
     def _create_side_tables(self) -> None:
-        blob = "BLOB" if self.backend == "sqlite" else "BYTEA"
+        blob = self.blob_type
         statements = [
             f"CREATE TABLE IF NOT EXISTS {self.t('xf_leaves')} (idx BIGINT PRIMARY KEY, "
             f"position BIGINT NOT NULL UNIQUE, hash {blob} NOT NULL)",
@@ -278,45 +279,23 @@ class Store:
             f"CREATE TABLE IF NOT EXISTS {self.t('xf_commands')} (cmd TEXT PRIMARY KEY, "
             "position BIGINT NOT NULL)",
         ]
-        protected = [self.events_table, *(self.t(name) for name in SIDE_TABLES)]
-        if self.backend == "sqlite":
-            for table in protected:
-                for op in ("UPDATE", "DELETE"):
-                    statements.append(
-                        f"CREATE TRIGGER IF NOT EXISTS xf_no_{op.lower()}_{table} BEFORE {op} "
-                        f"ON {table} BEGIN SELECT RAISE(ABORT, '{APPEND_ONLY_MESSAGE}'); END")
-        else:
-            statements.append(
-                f"CREATE OR REPLACE FUNCTION {self.t('xf_reject_change')}() RETURNS trigger "
-                "LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION "
-                f"'{APPEND_ONLY_MESSAGE} (% refused on %)', TG_OP, TG_TABLE_NAME "
-                "USING ERRCODE = 'insufficient_privilege'; END $$")
-            for table in protected:
-                bare = table.split(".")[-1].strip('"')
-                statements += [
-                    f"DROP TRIGGER IF EXISTS xf_no_change_{bare} ON {table}",
-                    f"CREATE TRIGGER xf_no_change_{bare} BEFORE UPDATE OR DELETE ON {table} "
-                    f"FOR EACH ROW EXECUTE FUNCTION {self.t('xf_reject_change')}()",
-                    f"DROP TRIGGER IF EXISTS xf_no_truncate_{bare} ON {table}",
-                    f"CREATE TRIGGER xf_no_truncate_{bare} BEFORE TRUNCATE ON {table} "
-                    f"FOR EACH STATEMENT EXECUTE FUNCTION {self.t('xf_reject_change')}()",
-                ]
+        statements += self._append_only_triggers(
+            [self.events_table, *(self.t(name) for name in SIDE_TABLES)])
         with self.cursor(commit=True) as cur:
             for statement in statements:
                 cur.execute(statement)
+        self._create_cosignatures_table()
 
-    # ---- writing -----------------------------------------------------------------------------
+    # ---- writing -------------------------------------------------------------------------------
 
     def append(self, events: Sequence[PendingEvent], log_signer: LogSigner) -> list[int]:
         """Insert events, their leaves, new tree nodes, command ids and a checkpoint signed by
         ``log_signer`` in one transaction; the signer's own state advances after the commit.
         Raises AppendConflict if a (stream, seq) or command id is taken, and UnprovenTreeError
         (nothing written) if the stored log is not the tree the signer last signed."""
-        stored = [StoredEvent(originator_id=e.stream, originator_version=e.seq, topic=e.type,
-                              state=e.state) for e in events]
         try:
             with self.cursor(commit=True) as cur:
-                positions = self._insert_events(cur, stored)
+                positions = self._insert_events(cur, events)
                 signed = self._extend_log(cur, events, positions, log_signer)
         except IntegrityError as exc:
             raise AppendConflict(str(exc)) from None
@@ -327,30 +306,11 @@ class Store:
         log_signer.advance(signed.tree)   # after the commit: the state never runs ahead
         return positions
 
-    def _insert_events(self, cur: Any, stored: list[StoredEvent]) -> list[int]:
-        if self.backend == "sqlite":
-            positions = []
-            statement = self.recorder.insert_events_statement
-            for event in stored:
-                cur.execute(statement, (event.originator_id, event.originator_version,
-                                        event.topic, event.state))
-                positions.append(cur.lastrowid)
-            return positions
-        import psycopg
-
-        try:
-            # Takes eventsourcing's EXCLUSIVE table lock: commit order equals position order,
-            # and our Merkle side tables are extended by one writer at a time.
-            self.recorder._insert_stored_events(cur, stored)
-            return [row[0] for row in cur.fetchall()]
-        except psycopg.errors.UniqueViolation as exc:
-            raise AppendConflict(str(exc)) from None
-
     def _extend_log(self, cur: Any, events: Sequence[PendingEvent], positions: list[int],
                     log_signer: LogSigner) -> SignedTree:
-        # The write lock is held (SQLite BEGIN IMMEDIATE; on PostgreSQL the events insert took
-        # the EXCLUSIVE table lock). The tree to extend is the signer's own, proven against the
-        # latest checkpoint row; the frontier column and xf_nodes are never read for signing.
+        # The write lock is held (see _insert_events). The tree to extend is the signer's own,
+        # proven against the latest checkpoint row; the frontier column and xf_nodes are never
+        # read for signing.
         tree = log_signer.proven_tree(self._latest_checkpoint_row(cur), self._leaf_reader(cur))
         signed = log_signer.extend_and_sign(
             tree, [(p, e.state) for e, p in zip(events, positions, strict=True)])
@@ -360,7 +320,7 @@ class Store:
             if signed.nodes:
                 cur.executemany(self.sql(f"INSERT INTO {self.t('xf_nodes')} VALUES (?,?,?)"),
                                 signed.nodes)
-        except self._duplicate_errors():
+        except self.duplicate_errors:
             # Impossible for an honest writer under the lock: rows beyond the signed tree.
             raise UnprovenTreeError(
                 f"the ledger already holds leaves or tree nodes beyond the {tree.size} events "
@@ -374,20 +334,14 @@ class Store:
                     (signed.tree.size, signed.root, signed.note, signed.tree.to_bytes()))
         return signed
 
-    def _duplicate_errors(self) -> tuple[type[BaseException], ...]:
-        if self.backend == "sqlite":
-            return (sqlite3.IntegrityError,)
-        import psycopg
-
-        return (psycopg.errors.UniqueViolation,)
-
     def _latest_checkpoint_row(self, cur: Any) -> StoredCheckpoint | None:
         cur.execute(self.sql(f"SELECT size, root, note, frontier FROM "
                              f"{self.t('xf_checkpoints')} ORDER BY size DESC LIMIT 1"))
         row = cur.fetchone()
         if row is None:
             return None
-        size, root, note, frontier = row[0], _blob(row[1]), row[2], _blob(row[3])
+        size, root, note, frontier = row[0], _bytes_or_none(row[1]), row[2], \
+            _bytes_or_none(row[3])
         if type(size) is not int or root is None or type(note) is not str or frontier is None:
             # Only a hostile SQLite cell can do this (columns are typed on PostgreSQL).
             raise UnprovenTreeError("the ledger's latest checkpoint row is malformed")
@@ -405,8 +359,7 @@ class Store:
             for low in range(start, end, CATCH_UP_BATCH):
                 cur.execute(statement, (low, min(low + CATCH_UP_BATCH, end)))
                 for idx, position, digest, state in cur.fetchall():
-                    yield idx, position, _blob(digest) or b"", \
-                        None if state is None else _blob(state) or state
+                    yield idx, position, _blob(digest), None if state is None else _blob(state)
 
         return read
 
@@ -416,8 +369,7 @@ class Store:
         so leaves beyond the latest one were put there by someone else: refused, as is a
         latest note that does not verify."""
         with self.cursor(commit=True) as cur:
-            if self.backend == "postgresql":   # the writers' lock: nothing moves meanwhile
-                cur.execute(f"LOCK TABLE {self.events_table} IN EXCLUSIVE MODE")
+            self._lock_writers(cur)   # nothing moves meanwhile
             latest = self._latest_checkpoint_row(cur)
             tree = log_signer.proven_tree(latest, self._leaf_reader(cur))
             cur.execute(f"SELECT MAX(idx) FROM {self.t('xf_leaves')}")
@@ -431,7 +383,7 @@ class Store:
         log_signer.check_checkpoint(latest, tree)
         return latest
 
-    # ---- reading -----------------------------------------------------------------------------
+    # ---- reading -------------------------------------------------------------------------------
 
     def is_initialized(self) -> bool:
         return bool(self.query(f"SELECT 1 FROM {self.events_table} WHERE originator_id=? "
@@ -454,21 +406,21 @@ class Store:
             if len(rows) < batch:
                 return
 
+    def _event_columns(self, alias: str = "") -> str:
+        prefix = f"{alias}." if alias else ""
+        return ", ".join(prefix + column for column in (
+            self.position_column, "originator_id", "originator_version", "topic", "state"))
+
     def stream(self, stream: str, *, after_seq: int = 0) -> list[StoredRecord]:
-        rows = self.query(
-            f"SELECT {self.position_column}, originator_version, topic, state FROM "
-            f"{self.events_table} WHERE originator_id=? AND originator_version>? "
-            "ORDER BY originator_version", (stream, after_seq))
-        return [StoredRecord(r[0], stream, _int(r[1]), str(r[2]), _blob(r[3])) for r in rows]
+        return self._records(self.query(
+            f"SELECT {self._event_columns()} FROM {self.events_table} WHERE originator_id=? "
+            "AND originator_version>? ORDER BY originator_version", (stream, after_seq)))
 
     def stream_head(self, stream: str) -> StoredRecord | None:
-        rows = self.query(
-            f"SELECT {self.position_column}, originator_version, topic, state FROM "
-            f"{self.events_table} WHERE originator_id=? ORDER BY originator_version DESC "
-            "LIMIT 1", (stream,))
-        return StoredRecord(rows[0][0], stream, _int(rows[0][1]), str(rows[0][2]),
-                            _blob(rows[0][3])) \
-            if rows else None
+        rows = self._records(self.query(
+            f"SELECT {self._event_columns()} FROM {self.events_table} WHERE originator_id=? "
+            "ORDER BY originator_version DESC LIMIT 1", (stream,)))
+        return rows[0] if rows else None
 
     def event_at(self, stream: str, seq: int) -> StoredRecord | None:
         rows = self.query(
@@ -476,6 +428,36 @@ class Store:
             "WHERE originator_id=? AND originator_version=?", (stream, seq))
         return StoredRecord(rows[0][0], stream, seq, str(rows[0][1]), _blob(rows[0][2])) \
             if rows else None
+
+    def events_of(self, streams: Sequence[str]) -> list[StoredRecord]:
+        """Every stored event of these streams, grouped by stream, each stream's in seq order
+        (``IN_CHUNK`` streams a query)."""
+        return self._records(self._query_in(
+            f"SELECT {self._event_columns()} FROM {self.events_table} "
+            "WHERE originator_id IN ({marks}) ORDER BY originator_id, originator_version",
+            streams))
+
+    def logged_events_of(self, streams: Sequence[str], *, through: int,
+                         leaves: int) -> list[StoredRecord]:
+        """The stored events of these streams that one of the first ``leaves`` leaves covers,
+        at log positions up to ``through``, grouped by stream, each stream's in seq order: a
+        row planted where no leaf points, or beyond that point of the log, is left out."""
+        return self._records(self._query_in(
+            f"SELECT {self._event_columns('e')} FROM {self.events_table} e "
+            f"JOIN {self.t('xf_leaves')} l ON l.position = e.{self.position_column} "
+            f"WHERE e.originator_id IN ({{marks}}) AND e.{self.position_column} <= ? "
+            "AND l.idx >= 0 AND l.idx < ? ORDER BY e.originator_id, e.originator_version",
+            streams, (through, leaves)))
+
+    def latest_seqs_of_types(self, types: Sequence[str]) -> dict[str, dict[str, int]]:
+        """For each stream holding events of these types, the highest seq of each, read from
+        the stored type column (one aggregate, no replay): {stream: {type: seq}}."""
+        found: dict[str, dict[str, int]] = {}
+        for stream, topic, seq in self._query_in(
+                f"SELECT originator_id, topic, MAX(originator_version) FROM {self.events_table} "
+                "WHERE topic IN ({marks}) GROUP BY originator_id, topic", types):
+            found.setdefault(str(stream), {})[str(topic)] = _int(seq)
+        return found
 
     def max_case_number(self, prefix: str) -> str | None:
         """Largest stream id starting with ``prefix`` (an index range scan on the primary key)."""
@@ -486,22 +468,14 @@ class Store:
         return rows[0][0] if rows and rows[0][0] else None
 
     def recorded_commands(self, ids: Sequence[str]) -> dict[str, int]:
-        found: dict[str, int] = {}
-        ids = list(ids)
-        for start in range(0, len(ids), 500):
-            chunk = ids[start:start + 500]
-            marks = ",".join("?" * len(chunk))
-            for cmd, position in self.query(
-                    f"SELECT cmd, position FROM {self.t('xf_commands')} WHERE cmd IN ({marks})",
-                    chunk):
-                found[cmd] = position
-        return found
+        """The log position of each of these command ids already recorded."""
+        return {cmd: position for cmd, position in self._query_in(
+            f"SELECT cmd, position FROM {self.t('xf_commands')} WHERE cmd IN ({{marks}})", ids)}
 
     def latest_checkpoint(self) -> StoredCheckpoint | None:
         rows = self.query(f"SELECT size, root, note, frontier FROM {self.t('xf_checkpoints')} "
                           "ORDER BY size DESC LIMIT 1")
-        return StoredCheckpoint(rows[0][0], bytes(rows[0][1]), rows[0][2], bytes(rows[0][3])) \
-            if rows else None
+        return _checkpoint(rows[0]) if rows else None
 
     def iter_checkpoints(self, after: int = -1) -> Iterator[StoredCheckpoint]:
         """Stored checkpoints of a size above ``after``, by size."""
@@ -511,7 +485,7 @@ class Store:
                               f"{self.t('xf_checkpoints')} WHERE size>? ORDER BY size LIMIT 1000",
                               (last,))
             for row in rows:
-                yield StoredCheckpoint(row[0], bytes(row[1]), row[2], bytes(row[3]))
+                yield _checkpoint(row)
             if len(rows) < 1000:
                 return
             last = rows[-1][0]
@@ -533,7 +507,7 @@ class Store:
         if not rows:
             raise StorageError(f"the Merkle node ({level}, {idx}) is missing from the ledger",
                                "Run `xinfang verify` to find what was changed.")
-        return bytes(rows[0][0])
+        return _blob(rows[0][0])
 
     def root_at(self, size: int) -> bytes:
         from ledger.log.merkle import root_at
@@ -541,23 +515,23 @@ class Store:
         return root_at(size, self.get_node)
 
     def max_position(self) -> int:
-        return self.recorder.max_notification_id() or 0
+        try:
+            return int(self.recorder.max_notification_id() or 0)
+        except PersistenceError as exc:
+            raise StorageError(f"database error: {exc}") from None
 
-    # ---- reading for verification: every row, wherever it sits -----------------------------
+    # ---- reading for verification: every row, wherever it sits ---------------------------------
 
     def iter_rows(self, batch: int = 2000, after: int = -(2**63)
                   ) -> Iterator[list[tuple[int, str, int, str, bytes]]]:
         """Every stored event row as (position, stream, seq, topic, state), in position order,
         ``batch`` rows per query — including rows at positions zero or below, which
         eventsourcing's notification log never reads (verification must see them)."""
-        sql = self.sql(f"SELECT {self.position_column}, originator_id, originator_version, "
-                       f"topic, state FROM {self.events_table} WHERE {self.position_column} > ? "
-                       f"ORDER BY {self.position_column} LIMIT ?")
+        statement = (f"SELECT {self._event_columns()} FROM {self.events_table} "
+                     f"WHERE {self.position_column} > ? ORDER BY {self.position_column} LIMIT ?")
         while True:
-            with self.cursor() as cur:
-                cur.execute(sql, (after, batch))
-                rows = [(r[0], str(r[1]), _int(r[2]), str(r[3]), _blob(r[4]))
-                        for r in cur.fetchall()]
+            rows = [(r.position, r.stream, r.seq, r.type, r.state)
+                    for r in self._records(self.query(statement, (after, batch)))]
             if not rows:
                 return
             yield rows
@@ -574,23 +548,16 @@ class Store:
             rows = self.query(f"SELECT idx, position, hash FROM {table} WHERE idx>? "
                               "ORDER BY idx LIMIT ?", (last, batch))
             for idx, position, digest in rows:
-                yield idx, position, bytes(digest)
+                yield idx, position, _blob(digest)
             if len(rows) < batch:
                 return
             last = rows[-1][0]
 
     def leaves_at(self, positions: Sequence[int]) -> dict[int, tuple[int, bytes]]:
         """Leaf index and stored leaf hash of each given log position that has a leaf."""
-        found: dict[int, tuple[int, bytes]] = {}
-        positions = sorted(set(positions))
-        for start in range(0, len(positions), 500):
-            chunk = positions[start:start + 500]
-            marks = ",".join("?" * len(chunk))
-            for idx, position, digest in self.query(
-                    f"SELECT idx, position, hash FROM {self.t('xf_leaves')} "
-                    f"WHERE position IN ({marks})", chunk):
-                found[position] = (idx, bytes(digest))
-        return found
+        return {position: (idx, _blob(digest)) for idx, position, digest in self._query_in(
+            f"SELECT idx, position, hash FROM {self.t('xf_leaves')} WHERE position IN ({{marks}})",
+            sorted(set(positions)))}
 
     def position_of_leaf(self, index: int) -> int | None:
         rows = self.query(f"SELECT position FROM {self.t('xf_leaves')} WHERE idx=?", (index,))
@@ -602,14 +569,64 @@ class Store:
         return bool(self.query(f"SELECT 1 FROM {self.t('xf_checkpoints')} LIMIT 1")) or \
             bool(self.query(f"SELECT 1 FROM {self.t('xf_leaves')} LIMIT 1"))
 
+    # ---- witness cosignatures (issue 13) -------------------------------------------------------
 
-def _blob(value: Any) -> bytes | None:
+    def _create_cosignatures_table(self) -> None:
+        """``xf_cosignatures``: per (checkpoint size, witness key id) the witness's
+        ``cosignature/v1`` line and the cosigned note it belongs to (the checkpoint, the log's
+        signature, that line), kept whole so that it stays evidence whatever later happens to
+        ``xf_checkpoints``. Append-only like the other side tables."""
+        table = self.t("xf_cosignatures")
+        statements = [f"CREATE TABLE IF NOT EXISTS {table} (size BIGINT NOT NULL, witness TEXT "
+                      "NOT NULL, line TEXT NOT NULL, note TEXT NOT NULL, PRIMARY KEY (size, "
+                      "witness))", *self._append_only_triggers([table])]
+        with self.cursor(commit=True) as cur:
+            for statement in statements:
+                cur.execute(statement)
+
+    def add_cosignatures(self, size: int, rows: Sequence[tuple[str, str, str]]) -> None:
+        """Keep ``(witness key id, cosignature line, cosigned note)`` rows for the checkpoint of
+        ``size``; a witness's first cosignature of a size is the one kept."""
+        if not rows:
+            return
+        if not self.table_exists("xf_cosignatures"):
+            self._create_cosignatures_table()
+        with self.cursor(commit=True) as cur:
+            cur.executemany(self.sql(f"INSERT INTO {self.t('xf_cosignatures')} (size, witness, "
+                                     "line, note) VALUES (?,?,?,?) ON CONFLICT DO NOTHING"),
+                            [(size, *row) for row in rows])
+
+    def cosigned_sizes(self, witness: str | None = None) -> list[int]:
+        """The checkpoint sizes with stored cosignatures (of one witness if given), ascending."""
+        if not self.table_exists("xf_cosignatures"):
+            return []
+        where, params = ("WHERE witness=?", (witness,)) if witness is not None else ("", ())
+        rows = self.query(f"SELECT DISTINCT size FROM {self.t('xf_cosignatures')} {where} "
+                          "ORDER BY size", params)
+        return [_int(r[0]) for r in rows]
+
+    def cosignatures(self, size: int | None = None) -> list[tuple[int, str, str, str]]:
+        """Stored ``(size, witness, line, note)`` rows, by size (of one size if given); cells
+        of another type (a hostile SQLite row) read as text, for the verifier to reject."""
+        if not self.table_exists("xf_cosignatures"):
+            return []
+        where, params = ("WHERE size=?", (size,)) if size is not None else ("", ())
+        rows = self.query(f"SELECT size, witness, line, note FROM "
+                          f"{self.t('xf_cosignatures')} {where} ORDER BY size, witness", params)
+        return [(_int(r[0]), str(r[1]), str(r[2]), str(r[3])) for r in rows]
+
+
+def _checkpoint(row: Sequence[Any]) -> StoredCheckpoint:
+    return StoredCheckpoint(row[0], _blob(row[1]), row[2], _blob(row[3]))
+
+
+def _bytes_or_none(value: Any) -> bytes | None:
     """A BLOB/BYTEA cell as bytes; None for anything else (a hostile SQLite cell)."""
     return bytes(value) if isinstance(value, bytes | bytearray | memoryview) else None
 
 
 def _blob(value: Any) -> bytes:
-    """A stored state cell as bytes, whatever a superuser put there (SQLite cells are
+    """A stored bytes cell as bytes, whatever a superuser put there (SQLite cells are
     untyped): the verifier then fails the row instead of crashing on it."""
     if isinstance(value, bytes | bytearray | memoryview):
         return bytes(value)

@@ -8,6 +8,10 @@ replays the events through the very per-event checks of ``xinfang verify``
 (:class:`ledger.verification.verify.EventChecker`), with the inclusion proofs standing in for
 the stored Merkle tables. Any bytes give a report; nothing in a bundle can make it raise. The
 format is specified in docs/bundle-format.md so that others can write their own verifier.
+
+With a witness policy (docs/witness.md) the bundle carries its witness cosignatures: on its
+checkpoint (extra signature lines, which older verifiers ignore), or, when only an earlier
+checkpoint was cosigned, that one in ``witnessed`` with a consistency proof to the checkpoint.
 """
 
 from __future__ import annotations
@@ -24,9 +28,15 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
-from ledger.errors import EnvironmentProblem, InputError, VerificationError
+from ledger.errors import EnvironmentProblem, InputError, LedgerError, VerificationError
 from ledger.log.checkpoint import CheckpointError, parse_checkpoint, verify_checkpoint, verify_note
-from ledger.log.merkle import inclusion_proof, leaf_hash, verify_inclusion
+from ledger.log.merkle import (
+    consistency_proof,
+    inclusion_proof,
+    leaf_hash,
+    verify_consistency,
+    verify_inclusion,
+)
 from ledger.log.statement import DIRECTORY_STREAM, Envelope, Statement, event_hash, leaf_bytes
 from ledger.storage.store import Store, StoredRecord
 from ledger.verification.checker import (
@@ -36,8 +46,16 @@ from ledger.verification.checker import (
     check_signatures,
     parse_entry,
 )
+from ledger.verification.trust import WitnessPolicy
 from ledger.verification.verify import CHECK_NAMES as LEDGER_CHECK_NAMES
 from ledger.verification.verify import Failure
+from ledger.verification.witnessed import (
+    BundleLeaf,
+    WitnessedSet,
+    check_bundle,
+    cosigned_note,
+    fetch_witnessed,
+)
 from schemas.actions import CASE_NO_PATTERN
 
 BUNDLE_FORMAT = "xinfang-ledger/bundle/v1"
@@ -49,6 +67,7 @@ CHECK_NAMES: dict[int, str] = {
     0: "bundle structure",
     **{n: name for n, name in LEDGER_CHECK_NAMES.items() if n < 7},
     7: "inclusion proof against the checkpoint signed by the trusted log key",
+    8: "witness cosignatures under the trust policy",
 }
 
 _HEX_HASH = re.compile(r"^[0-9a-f]{64}$")
@@ -89,19 +108,42 @@ def export_bundle(store: Store, cases: Sequence[str], *,
     records = sorted((r for rs in streams.values() for r in rs), key=lambda r: r.position)
     events = [entry for r in records
               if (entry := _entry(store, r, checkpoint.size, checkpoint.root)) is not None]
+    note, witnessed = _witnessed(store, stored.note, checkpoint.size, checkpoint.root)
     bundle: dict[str, Any] = {
         "format": BUNDLE_FORMAT,
         "origin": checkpoint.origin,
         "exported_at": (exported_at or datetime.now(tz=UTC)).isoformat(timespec="seconds"),
         "cases": subjects,
         "referenced_cases": referenced,
-        "checkpoint": stored.note,
+        "checkpoint": note,
+        **({"witnessed": witnessed} if witnessed is not None else {}),
         "events": events,
     }
     if sign_heads is not None:
         bundle["stream_heads"] = sign_heads(heads_note_text(checkpoint.origin, checkpoint.size,
                                                             _heads(events)))
     return bundle
+
+
+def _witnessed(store: Store, note: str, size: int, root: bytes
+               ) -> tuple[str, dict[str, Any] | None]:
+    """The checkpoint with the witness cosignatures kept for it; failing those, the latest of
+    a few earlier cosigned checkpoints that the stored tree proves consistent with it (a
+    checkpoint cosigned before a rewrite is never offered)."""
+    cosigned = cosigned_note(store, note)
+    if cosigned != note:
+        return cosigned, None
+    for earlier in [s for s in store.cosigned_sizes() if 0 < s < size][-3:][::-1]:
+        base = store.cosignatures(earlier)[0][3]
+        try:
+            old = parse_checkpoint(base).checkpoint
+            proof = consistency_proof(earlier, size, store.get_node)
+        except (CheckpointError, LedgerError):
+            continue
+        if old.size == earlier and verify_consistency(earlier, size, old.root, root, proof):
+            return note, {"checkpoint": cosigned_note(store, base),
+                          "consistency_proof": [node.hex() for node in proof]}
+    return note, None
 
 
 def _heads(events: list[dict[str, Any]]) -> dict[str, tuple[int, str]]:
@@ -209,6 +251,14 @@ class _EventModel(BaseModel):
     inclusion_proof: list[str] = Field(max_length=MAX_PROOF_NODES)
 
 
+class _WitnessedModel(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+    checkpoint: str = Field(max_length=MAX_NOTE_CHARS)
+    consistency_proof: list[Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]] = \
+        Field(max_length=MAX_PROOF_NODES)
+
+
 class _BundleModel(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
 
@@ -220,6 +270,7 @@ class _BundleModel(BaseModel):
     checkpoint: str = Field(max_length=MAX_NOTE_CHARS)
     events: list[_EventModel] = Field(min_length=1)
     stream_heads: str | None = None
+    witnessed: _WitnessedModel | None = None
 
 
 @dataclass(frozen=True)
@@ -248,6 +299,7 @@ class BundleReport:
     checkpoint_root: str | None = None
     complete: bool = False   # a valid signed stream-heads note covers every included stream
     failures: list[Failure] = field(default_factory=list)
+    witnessed: dict[str, Any] | None = None   # with a witness policy: {"size", "quorum", …}
 
     @property
     def first_failure(self) -> Failure | None:
@@ -260,6 +312,7 @@ class BundleReport:
             "checkpoint": {"size": self.checkpoint_size, "root": self.checkpoint_root},
             "complete": self.complete,
             "failures": [f.to_json() for f in self.failures],
+            **({"witnessed": self.witnessed} if self.witnessed is not None else {}),
         }
 
 
@@ -272,13 +325,19 @@ class _Init:
 
 
 def verify_bundle(data: bytes | str, *, log_key: bytes | None,
-                  admin_key: bytes | None) -> BundleReport:
+                  admin_key: bytes | None, witness_policy: WitnessPolicy | None = None,
+                  witnessed: Sequence[tuple[str, str]] = (), fetch_witnesses: bool = True,
+                  now_us: int | None = None) -> BundleReport:
     """Verify a bundle with nothing but its bytes and the two trust anchors, each by its role:
     the ledger's log key (``log.pub``) and its admin key (``admin.pub``), raw Ed25519.
 
     Issue 9 ("Anchors by role"): the bundle never says which trusted key is which. A missing
     anchor, one key given for both roles, an init event naming one key for both roles, or init
     keys other than the anchors are failures. Any bytes give a report, never an exception.
+
+    ``witness_policy`` adds check 8: the cosignatures the bundle carries, ``witnessed``
+    ((source, text) of cosigned checkpoints kept by the inspector) and, with
+    ``fetch_witnesses``, each witness's latest one (docs/witness.md).
     """
     failures: list[Failure] = []
     log_key, admin_key = _check_anchors(log_key, admin_key, failures)
@@ -299,6 +358,11 @@ def verify_bundle(data: bytes | str, *, log_key: bytes | None,
             if model.stream_heads is not None:
                 report.complete = _check_heads(model.stream_heads, origin, log_key,
                                                checkpoint[0], events, failures)
+            if witness_policy is not None:
+                report.witnessed = _check_witnessed(
+                    model, events, origin, log_key, witness_policy,
+                    [*witnessed, *(fetch_witnessed(witness_policy, origin)[0]
+                                   if fetch_witnesses else [])], now_us, failures)
     replayed, report.streams = _replay(events, log_key, admin_key, failures)
     failures.extend(replayed)
     return _finish(report, failures)
@@ -586,6 +650,32 @@ def _check_heads(note: str, origin: str, log_key: bytes, size: int,
                                 "in the bundle"))
         good = False
     return good
+
+
+def _check_witnessed(model: _BundleModel, events: list[BundleEvent], origin: str,
+                     log_key: bytes, policy: WitnessPolicy, given: Sequence[tuple[str, str]],
+                     now_us: int | None, failures: list[Failure]) -> dict[str, Any]:
+    """Check 8 (docs/witness.md): the bundle's checkpoint (already verified) against the
+    witness policy, and the grace period over the bundle's events."""
+    witnessed = WitnessedSet(policy, origin, log_key)
+    for source, text in given:
+        witnessed.add(text, source)
+    carried = None
+    if model.witnessed is not None:
+        carried = (model.witnessed.checkpoint,
+                   [bytes.fromhex(node) for node in model.witnessed.consistency_proof])
+    leaves = []
+    for event in events:
+        try:
+            recorded: int | None = Envelope.from_bytes(event.state).recorded_at_us
+        except (ValueError, OverflowError):
+            recorded = None   # the replay names the event
+        leaves.append(BundleLeaf(event.leaf_index, event.position, event.stream, event.seq,
+                                 recorded))
+    found, summary = check_bundle(witnessed, parse_checkpoint(model.checkpoint).checkpoint,
+                                  model.checkpoint, carried, leaves, now_us)
+    failures.extend(found)
+    return summary
 
 
 def _check_proofs(events: list[BundleEvent], size: int, root_hex: str,

@@ -22,12 +22,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
 from ledger.domain.cases import CaseState, CaseViolation, apply_action, check_action
 from ledger.domain.directory import Directory, DirectoryViolation
-from ledger.log.keys import key_id
+from ledger.log.keys import PublicKey, event_key_id
 from ledger.log.statement import DIRECTORY_STREAM, ZERO_HASH, Envelope, Statement, event_hash
 from ledger.verification.checks import Check, CheckedEvent, Failure
 from schemas.actions import data_problem
@@ -94,7 +91,7 @@ class KeyBook:
             public = bytes.fromhex(value)
         except ValueError:
             return
-        self.keys.setdefault(key_id(public), public)
+        self.keys.setdefault(event_key_id(public), public)
 
     def job(self, entry: LogEntry) -> SignatureJob | None:
         """The order-free checks' input for ``entry`` (None when it cannot be checked)."""
@@ -116,19 +113,16 @@ SignatureJob = tuple[int, str, int, bytes, bytes, bytes]  # position, stream, se
 def check_signatures(jobs: Sequence[SignatureJob]) -> list[Failure]:
     """Check 2 (signature) and the canonical/schema half of check 1 for a batch of events."""
     failures = []
-    keys: dict[bytes, Ed25519PublicKey] = {}   # a batch has few distinct signers
+    keys: dict[bytes, PublicKey | None] = {}   # a batch has few distinct signers
     for position, stream, seq, public, signature, signed in jobs:
-        key = keys.get(public)
-        if key is None and len(public) == 32:
+        if public in keys:
+            key = keys[public]
+        else:
             try:
-                key = keys[public] = Ed25519PublicKey.from_public_bytes(public)
-            except ValueError:
-                key = None
-        try:
-            if key is None:
-                raise InvalidSignature
-            key.verify(signature, signed)
-        except InvalidSignature:
+                key = keys[public] = PublicKey.from_raw(public)
+            except ValueError:   # not 32 bytes: nothing verifies under it
+                key = keys[public] = None
+        if key is None or not key.verify(signature, signed):
             failures.append(Failure(position, Check.SIGNATURE, stream, seq,
                                     "signature does not verify under the named key"))
             continue
@@ -256,7 +250,7 @@ class EventChecker:
             verdict.fail(Check.KEY, "the ledger's admin key is not the trusted admin key")
         if self.trusted_log_key is not None and log != self.trusted_log_key:
             verdict.fail(Check.LOG, "the ledger's log key is not the trusted log key")
-        if key_id(admin) != statement.key:
+        if event_key_id(admin) != statement.key:
             verdict.fail(Check.KEY, "init is not signed by the admin key it registers")
         if data.get("origin") != statement.origin:
             verdict.fail(Check.PARSE, "init's origin differs from the statement's origin")

@@ -139,16 +139,12 @@ def closure_report(store: Store) -> list[ClosureRecord]:
 def closed_cases(store: Store) -> list[str]:
     """Cases whose latest ``close`` is not followed by a ``reopen``, by case number.
 
-    Selected by the stored type column (an index scan, not a replay); each record is then
+    Selected by the stored type column (one aggregate, not a replay); each record is then
     judged from the signed events, and ``verify`` catches a column that lies.
     """
-    rows = store.query(
-        "SELECT originator_id, "
-        "MAX(CASE WHEN topic='close' THEN originator_version END), "
-        "MAX(CASE WHEN topic='reopen' THEN originator_version END) "
-        f"FROM {store.events_table} WHERE topic IN ('close', 'reopen') GROUP BY originator_id")
-    return sorted(case for case, close, reopen in rows
-                  if close is not None and (reopen is None or reopen < close))
+    latest = store.latest_seqs_of_types(("close", "reopen"))
+    return sorted(case for case, seqs in latest.items()
+                  if "close" in seqs and ("reopen" not in seqs or seqs["reopen"] < seqs["close"]))
 
 
 def judge_closure(history: CaseHistory) -> ClosureRecord:

@@ -62,7 +62,6 @@ class ViewCases:
         self.view = view
         self.capacity = capacity
         self.entries: OrderedDict[str, tuple[CaseState | None, Head]] = OrderedDict()
-        self.rebuilds = 0
 
     def get(self, case: str, position: int, seq: int | None = None
             ) -> tuple[CaseState | None, Head]:
@@ -70,11 +69,8 @@ class ViewCases:
         if entry is not None:
             self.entries.move_to_end(case)
             return entry
-        if seq == 1:
-            entry = (None, (0, ZERO_HASH))
-        else:
-            self.rebuilds += 1
-            entry = self.view().head_before(case, position)
+        # a first event chains to nothing; any other is rebuilt through the checked view
+        entry = (None, (0, ZERO_HASH)) if seq == 1 else self.view().head_before(case, position)
         self.put(case, *entry)
         return entry
 
@@ -336,7 +332,7 @@ class CheckedLog:
             reason = (f"a checkpoint covers {beyond.size} events but the log has only "
                       f"{self.tree.size} (events deleted from the tail?)")
             self.log_failures.append(Failure(
-                self._position_of_leaf(self.tree.size + 1) or self.store.max_position() + 1,
+                self.position_of_leaf(self.tree.size + 1) or self.store.max_position() + 1,
                 Check.LOG, None, None, reason))
             for stored in checkpoints:
                 self.latest = stored
@@ -350,20 +346,16 @@ class CheckedLog:
         if self.tree.size > self.latest.size:
             reason = (f"{self.tree.size - self.latest.size} event(s) after leaf "
                       f"{self.latest.size} are not covered by any signed checkpoint")
-            self.log_failures.append(Failure(self._position_of_leaf(self.latest.size + 1),
+            self.log_failures.append(Failure(self.position_of_leaf(self.latest.size + 1),
                                              Check.LOG, None, None, reason))
             return reason
         return None
 
-    def _position_of_leaf(self, size: int) -> int:
+    def position_of_leaf(self, size: int) -> int:
         """Log position of the ``size``-th leaf (1-based), 0 when unknown."""
         if size <= 0:
             return 0
         return self.store.position_of_leaf(size - 1) or 0
-
-    def stopped_at(self) -> Resume:
-        """Where a later pass can resume (after everything this one judged)."""
-        return Resume(self.position, self.tree.size, self.tree.to_bytes())
 
 
 def _marked(events: list[CheckedEvent], reason: str | None) -> Iterator[CheckedEvent]:

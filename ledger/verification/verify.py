@@ -2,12 +2,13 @@
 
 The per-row work is the checked log's (:mod:`ledger.verification.log`): the Merkle log,
 then the order-free and order-dependent per-event checks. This module adds the trust anchors'
-presence, check 8 against a checkpoint the inspector kept, and the report.
+presence, check 8 against a checkpoint the inspector kept and the witness policy
+(:mod:`ledger.verification.witnessed`), and the report.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +19,8 @@ from ledger.storage.store import Store
 from ledger.verification.checker import CaseSource, EventChecker, check_signatures
 from ledger.verification.checks import CHECK_NAMES, Check, Failure
 from ledger.verification.log import BATCH, CheckedLog
+from ledger.verification.trust import WitnessPolicy
+from ledger.verification.witnessed import LedgerWitnessCheck, fetch_witnessed, stored_sources
 
 MAX_FAILURES = 1000
 
@@ -32,6 +35,7 @@ class VerifyReport:
     failures: list[Failure] = field(default_factory=list)
     kept_checkpoint: dict[str, Any] | None = None
     truncated_failures: bool = False
+    witnessed: dict[str, Any] | None = None   # with a witness policy: {"size", "quorum", …}
 
     @property
     def first_failure(self) -> Failure | None:
@@ -45,6 +49,8 @@ class VerifyReport:
         }
         if self.kept_checkpoint is not None:
             out["kept_checkpoint"] = self.kept_checkpoint
+        if self.witnessed is not None:
+            out["witnessed"] = self.witnessed
         return out
 
 
@@ -55,7 +61,9 @@ class LedgerVerifier:
                  trusted_log_key: bytes | None = None, trusted_admin_key: bytes | None = None,
                  workers: int | None = None, case_cache: int = 20000,
                  progress: Callable[[int], None] | None = None,
-                 require_anchors: bool = False) -> None:
+                 require_anchors: bool = False, witness_policy: WitnessPolicy | None = None,
+                 witnessed: Sequence[tuple[str, str]] = (), fetch_witnesses: bool = True,
+                 now_us: int | None = None) -> None:
         self.store = store
         self.kept_text = kept_checkpoint
         self.trusted_log_key = trusted_log_key
@@ -69,6 +77,13 @@ class LedgerVerifier:
                               case_cache=case_cache)
         self.kept: Checkpoint | None = None
         self.kept_summary: dict[str, Any] | None = None
+        # check 8, witnesses: (source, text) of cosigned checkpoints given by the inspector
+        self.witness_policy = witness_policy
+        self.witnessed_given = list(witnessed)
+        self.fetch_witnesses = fetch_witnesses
+        self.now_us = now_us
+        self.witness: LedgerWitnessCheck | None = None
+        self.witnessed_summary: dict[str, Any] | None = None
 
     @property
     def directory(self) -> Any:
@@ -89,7 +104,10 @@ class LedgerVerifier:
         self._parse_kept()
         if self.kept is not None:
             self.log.roots_at[self.kept.size] = None
+        self._prepare_witnesses()
         for judged, event in enumerate(self.log, start=1):
+            if self.witness is not None:
+                self.witness.observe(event)
             for failure in event.failures:
                 if not failure.collective:   # those are reported once, in log_failures
                     self.record(failure)
@@ -98,6 +116,7 @@ class LedgerVerifier:
         for failure in self.log.log_failures:
             self.record(failure)
         self._check_kept()
+        self._check_witnesses()
         self.failures.sort(key=lambda f: (f.position, f.check))
         latest = self.log.latest
         return VerifyReport(
@@ -106,7 +125,7 @@ class LedgerVerifier:
             checkpoint_size=latest.size if latest else None,
             checkpoint_root=latest.root.hex() if latest else None,
             failures=self.failures, kept_checkpoint=self.kept_summary,
-            truncated_failures=self.truncated)
+            truncated_failures=self.truncated, witnessed=self.witnessed_summary)
 
     def _check_anchors(self) -> None:
         if not self.require_anchors:
@@ -144,13 +163,13 @@ class LedgerVerifier:
                       f"this ledger's log key: {exc}")
             return
         if kept.size > log.tree.size:
-            self.fail(log._position_of_leaf(log.tree.size + 1) or self.store.max_position(),
+            self.fail(log.position_of_leaf(log.tree.size + 1) or self.store.max_position(),
                       Check.KEPT, None, None,
                       f"the kept checkpoint covers {kept.size} events but the ledger has only "
                       f"{log.tree.size}: rolled back or truncated")
             return
         if log.roots_at.get(kept.size) != kept.root:   # the tree recomputed from the rows
-            self.fail(log._position_of_leaf(kept.size), Check.KEPT, None, None,
+            self.fail(log.position_of_leaf(kept.size), Check.KEPT, None, None,
                       f"the first {kept.size} events differ from the kept checkpoint: the log "
                       "was rewritten or rolled back")
             return
@@ -163,10 +182,58 @@ class LedgerVerifier:
             except LedgerError as exc:   # a missing node is a failed proof
                 good, proof, reason = False, [], str(exc)
             if not good:
-                self.fail(log._position_of_leaf(kept.size), Check.KEPT, None, None, reason)
+                self.fail(log.position_of_leaf(kept.size), Check.KEPT, None, None, reason)
                 return
             self.kept_summary["proof"] = [p.hex() for p in proof]
         self.kept_summary["consistent"] = True
+
+    # ---- check 8: the witness policy ---------------------------------------------------------
+
+    def _prepare_witnesses(self) -> None:
+        """Gather the witnessed checkpoints (the witnesses' read endpoints, the files given,
+        the kept checkpoint, the ledger's stored cosignatures) before the pass."""
+        policy = self.witness_policy
+        if policy is None:
+            return
+        sources = list(self.witnessed_given)
+        if self.kept_text is not None:
+            sources.append(("the kept checkpoint", self.kept_text))
+        sources += stored_sources(self.store)
+        problems: list[str] = []
+        if self.fetch_witnesses:
+            fetched, problems = fetch_witnessed(policy, self._origin_hint())
+            sources += fetched
+        self.witness = LedgerWitnessCheck(policy, sources, problems, now_us=self.now_us)
+        self.witness.prepare(self.log.roots_at)
+
+    def _origin_hint(self) -> str:
+        """The origin to ask the witnesses about (the init event's; whatever it says, what
+        they answer is verified under the trusted log key after the pass)."""
+        from ledger.log.statement import DIRECTORY_STREAM, Envelope, Statement
+
+        record = self.store.event_at(DIRECTORY_STREAM, 1)
+        try:
+            assert record is not None
+            return Statement.from_signed_bytes(Envelope.from_bytes(record.state).signed,
+                                               strict=False).origin
+        except Exception:   # noqa: BLE001 - a hostile init event: the pass names it
+            latest = self.store.latest_checkpoint()
+            try:
+                return parse_checkpoint(latest.note).checkpoint.origin if latest else ""
+            except CheckpointError:
+                return ""
+
+    def _check_witnesses(self) -> None:
+        if self.witness is None:
+            return
+        log = self.log
+        failures, self.witnessed_summary = self.witness.judge(
+            log.origin, log.log_key, log.tree.size, log.roots_at, self.failures,
+            self.store.max_position())
+        for failure in failures:
+            self.record(failure)
+
+
 def _raw_key(value: Any) -> bytes | None:
     if type(value) is not str or len(value) != 64:
         return None

@@ -19,7 +19,8 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from ledger.errors import InputError, LedgerError
-from ledger.writing.service import Command, Ledger
+from ledger.writing.commands import Command
+from ledger.writing.service import Ledger
 from ledger.writing.session import migration_name, validation_message
 from schemas.actions import ImportLine
 

@@ -14,7 +14,6 @@ import copy
 import os
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -30,7 +29,8 @@ from ledger.errors import (
     LedgerError,
     VerificationError,
 )
-from ledger.log.keys import LOG_KEY_NAME, Keystore, Signer, check_id, load_public_pem
+from ledger.log.checkpoint import sign_note
+from ledger.log.keys import LOG_KEY_NAME, Keystore, PublicKey, Signer, check_id
 from ledger.log.log_signer import LogSigner
 from ledger.log.statement import (
     DIRECTORY_STREAM,
@@ -42,35 +42,13 @@ from ledger.log.statement import (
 )
 from ledger.storage.store import AppendConflict, PendingEvent, Store, parse_location
 from ledger.verification.view import CheckedStream, LedgerView
+from ledger.writing.commands import Command, Receipt
 from ledger.writing.session import Prepared, WriteSession, sign_all
+
+__all__ = ["Command", "Ledger", "Receipt", "default_keystore"]
 
 MAX_RETRIES = 20
 SIGN_RUN = 256   # statements per signing run when a write is large enough to overlap
-
-
-@dataclass(frozen=True)
-class Receipt:
-    """What a successful write returns: where the event landed and its hash."""
-
-    stream: str
-    seq: int
-    position: int
-    type: str
-    hash: str
-    duplicate: bool = False
-
-
-@dataclass(frozen=True)
-class Command:
-    """One command to sign and append (the unit of ``execute_many``)."""
-
-    action: str
-    case: str | None
-    data: dict[str, Any]
-    actor: str
-    at: datetime
-    cmd: str | None = None
-    migration: str | None = None   # the migration batch this write belongs to (signed)
 
 
 class _Signing:
@@ -110,7 +88,7 @@ def _pinned(keystore: Keystore, name: str) -> bytes | None:
     """A trust anchor kept in the keystore as ``<name>.pub`` (written by ``xinfang init``)."""
     try:
         path = keystore.public_path(name)
-        return load_public_pem(path.read_bytes()) if path.exists() else None
+        return PublicKey.from_pem(path.read_bytes()).raw if path.exists() else None
     except (OSError, LedgerError):
         return None
 
@@ -220,7 +198,7 @@ class Ledger:
 
     # ---- directory ---------------------------------------------------------------------------
 
-    def directory(self, *, refresh: bool = True) -> Directory:
+    def directory(self) -> Directory:
         """The current directory, as its events that pass every check make it."""
         return self.view.directory()
 
@@ -389,6 +367,14 @@ class Ledger:
             raise KeyUnavailableError("the keystore's log key is not this ledger's log key",
                                       "Point --keystore at the keystore made by `xinfang init`.")
         return signer
+
+    def note_signer(self) -> Callable[[str], str]:
+        """Sign a C2SP note text with this ledger's log key under its origin (the export's
+        stream-heads note); KeyUnavailableError when the keystore lacks this ledger's log key.
+        The key itself stays inside the returned function."""
+        signer = self._log_signer()
+        origin = self.directory().origin
+        return lambda text: sign_note(text, origin, signer)
 
     def _checkpoint_signer(self) -> LogSigner:
         """The log key with its own state of the last tree it signed (made once per Ledger;

@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from pydantic import ValidationError
 
@@ -23,7 +23,7 @@ from ledger.errors import (
     KeyUnavailableError,
     TransitionError,
 )
-from ledger.log.keys import Signer, check_id, load_public_pem
+from ledger.log.keys import Keystore, PublicKey, Signer, check_id
 from ledger.log.statement import (
     DIRECTORY_STREAM,
     Envelope,
@@ -32,11 +32,28 @@ from ledger.log.statement import (
     format_time,
     now_us,
 )
-from ledger.storage.store import PendingEvent
+from ledger.storage.store import PendingEvent, Store
+from ledger.writing.commands import Command
 from schemas.actions import CASE_ACTIONS, CASE_NO_PATTERN, DIRECTORY_ACTIONS, parse_data
 
-if TYPE_CHECKING:
-    from ledger.writing.service import Command, Ledger
+Head = tuple[int, str]   # a stream's (seq, hash) head
+
+
+class LedgerState(Protocol):
+    """What a session reads of the ledger it prepares commands for (``Ledger`` provides it):
+    checked state only, so no command is judged against an event that fails a check."""
+
+    @property
+    def store(self) -> Store: ...
+
+    @property
+    def keystore(self) -> Keystore: ...
+
+    def checked_directory(self) -> tuple[Directory, Head]: ...
+
+    def case_state_and_head(self, case: str) -> tuple[CaseState | None, Head]: ...
+
+    def next_case_number(self, year: int) -> str: ...
 
 
 def validation_message(exc: ValidationError) -> str:
@@ -83,7 +100,7 @@ def migration_name(name: str | None) -> str | None:
 
 
 class WriteSession:
-    def __init__(self, ledger: Ledger, *, simulate: bool) -> None:
+    def __init__(self, ledger: LedgerState, *, simulate: bool) -> None:
         self.ledger = ledger
         self.store = ledger.store
         self.simulate = simulate
@@ -93,7 +110,7 @@ class WriteSession:
         self.states: dict[str, CaseState | None] = {}
         # Heads come from the same reads as the states they chain to; a concurrent append
         # then collides on (stream, seq) and the whole command is prepared again.
-        self.heads: dict[str, tuple[int, str]] = {DIRECTORY_STREAM: directory_head}
+        self.heads: dict[str, Head] = {DIRECTORY_STREAM: directory_head}
         self.hashes: dict[tuple[str, int], str] = {}
         self._position: int | None = None   # synthetic log positions, for simulation
         self.next_numbers: dict[int, int] = {}
@@ -109,7 +126,7 @@ class WriteSession:
             self.heads.setdefault(case, head)
         return self.states[case]
 
-    def head(self, stream: str) -> tuple[int, str]:
+    def head(self, stream: str) -> Head:
         if stream not in self.heads:
             self.state(stream)
         return self.heads[stream]
@@ -155,9 +172,7 @@ class WriteSession:
             try:
                 self.directory.check(action, command.actor, data)
             except DirectoryViolation as exc:
-                text = str(exc)
-                forbidden = "role" in text or "not in the directory" in text
-                raise (ForbiddenError if forbidden else InputError)(text) from None
+                raise (ForbiddenError if exc.forbidden else InputError)(str(exc)) from None
         seq, prev = self.head(stream)
         statement = Statement(origin=self.directory.origin, stream=stream, seq=seq + 1,
                               prev=prev, type=action, at=format_time(at), actor=command.actor,
@@ -245,7 +260,7 @@ class WriteSession:
         if action == "actor.rotate_key":
             actor = check_id(data.get("actor", ""), "actor id")
             if public_key_pem is not None:
-                public = load_public_pem(public_key_pem)
+                public = PublicKey.from_pem(public_key_pem).raw
             else:
                 signer = Signer.generate(actor)
                 self.rotated_keys[actor] = signer
@@ -262,7 +277,7 @@ class WriteSession:
         """The key to register for a new actor: given as PEM, an unregistered keystore key
         (e.g. left by an interrupted run), or a fresh one saved just before the write."""
         if public_key_pem is not None:
-            return load_public_pem(public_key_pem)
+            return PublicKey.from_pem(public_key_pem).raw
         keystore = self.ledger.keystore
         if keystore.has(actor):
             signer = keystore.load(actor)
