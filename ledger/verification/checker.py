@@ -239,8 +239,8 @@ class EventChecker:
 
     def _check_init_key(self, verdict: _Verdict, statement: Statement) -> None:
         data = statement.data
-        admin = _hex_key(data.get("admin_key"))
-        log = _hex_key(data.get("log_key"))
+        admin = hex_key(data.get("admin_key"))
+        log = hex_key(data.get("log_key"))
         if admin is None or log is None:
             verdict.fail(Check.KEY, "init does not name an admin key and a log key")
             return
@@ -337,7 +337,8 @@ class _Verdict:
                             entry.envelope, entry.statement, failures)
 
 
-def _hex_key(value: Any) -> bytes | None:
+def hex_key(value: Any) -> bytes | None:
+    """A raw 32-byte public key from its hex form in signed data (None if it is not one)."""
     if type(value) is not str or len(value) != 64:
         return None
     try:
@@ -372,5 +373,6 @@ def check_entries(checker: EventChecker, entries: Iterable[LogEntry], keybook: K
 
 
 __all__ = ["JUDGING_ERRORS", "CaseSource", "EventChecker", "KeyBook", "LogEntry",
+           "hex_key",
            "MemoryCases", "SignatureJob", "check_entries", "check_signatures", "parse_entry",
            "schema_problem"]

@@ -42,6 +42,7 @@ from ledger.verification.checker import (
     LogEntry,
     SignatureJob,
     check_signatures,
+    hex_key,
     parse_entry,
 )
 from ledger.verification.checks import Check, CheckedEvent, Failure
@@ -226,7 +227,7 @@ class CheckedLog:
                 and not self.origin:
             self.origin = entry.statement.origin
             if self.trusted_log_key is None:
-                self.log_key = _raw_key(entry.statement.data.get("log_key")) or b""
+                self.log_key = hex_key(entry.statement.data.get("log_key")) or b""
         batch.entries.append(entry)
         problems = batch.extra.setdefault(position, [])
         if position not in _LEAF_POSITIONS:
@@ -396,15 +397,6 @@ class _Cursor:
             item = self._next
             self.pop()
             yield item
-
-
-def _raw_key(value: Any) -> bytes | None:
-    if type(value) is not str or len(value) != 64:
-        return None
-    try:
-        return bytes.fromhex(value)
-    except ValueError:
-        return None
 
 
 __all__ = ["CheckedLog", "Resume", "ViewCases"]

@@ -234,15 +234,6 @@ class LedgerVerifier:
             self.record(failure)
 
 
-def _raw_key(value: Any) -> bytes | None:
-    if type(value) is not str or len(value) != 64:
-        return None
-    try:
-        return bytes.fromhex(value)
-    except ValueError:
-        return None
-
-
 def verify_ledger(store: Store, **options: Any) -> VerifyReport:
     return LedgerVerifier(store, **options).run()
 

@@ -26,7 +26,6 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from ledger.domain.cases import CaseState, apply_action
 from ledger.domain.directory import Directory
@@ -42,6 +41,7 @@ from ledger.verification.checker import (
     KeyBook,
     LogEntry,
     check_signatures,
+    hex_key,
     parse_entry,
 )
 from ledger.verification.checks import Check, CheckedEvent, Failure
@@ -316,7 +316,7 @@ class LedgerView:
                                 record.state)
             if entry.statement is not None and entry.statement.type == "init":
                 origin = entry.statement.origin
-                named = _raw_key(entry.statement.data.get("log_key"))
+                named = hex_key(entry.statement.data.get("log_key"))
         return origin, self.log_key or named
 
 
@@ -374,15 +374,6 @@ def _fold(state: CaseState | None, event: CheckedEvent) -> CaseState | None:
                             actor=statement.actor)
     except JUDGING_ERRORS:
         return state
-
-
-def _raw_key(value: Any) -> bytes | None:
-    if type(value) is not str or len(value) != 64:
-        return None
-    try:
-        return bytes.fromhex(value)
-    except ValueError:
-        return None
 
 
 __all__ = ["CheckedStream", "LedgerView", "LogEntry"]
