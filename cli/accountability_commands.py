@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import click
 
-from projections import Report, accountability_report, accountability_sheets
+from projections import Report, accountability_report, accountability_sheets, organization
 
-from .context import lang_option, settings
+from .context import lang_option, parse_as_of, settings
 from .output import REPORT, renders, sheets_text
-from .report_commands import as_of_option, parse_day, report_group
+from .report_commands import as_of_option, report_group
 
 
 @click.command("accountability")
@@ -41,10 +41,11 @@ def accountability_cmd(as_of: str | None, unit: str | None, integrity: bool,
       xinfang report accountability --unit county-02 --format xlsx --out 倒查.xlsx
       xinfang report accountability --lang en --format csv --out accountability.csv
     """
-    day = parse_day(as_of, "--as-of")
+    day = parse_as_of(as_of)
     with settings().store() as store:
         report = accountability_report(store, day, unit=unit, integrity=integrity)
-    sheets = accountability_sheets(report, lang)
+        org = (organization(store) or {}).get("name")   # heads the printed report
+    sheets = accountability_sheets(report, lang, organization=org)
     # The chain of custody is for files: the terminal shows the triggers and the counts.
     text = sheets_text(accountability_sheets(report, lang, with_custody=False))
     return Report(report, tuple(sheets), text=text, title=sheets[0].title, lang=lang)

@@ -10,6 +10,7 @@ import click
 from bench import TARGETS, meets, run_bench
 from projections import Report
 
+from .context import lang_option
 from .output import RESULT, renders, table
 
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/test"
@@ -22,7 +23,8 @@ DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/test"
 @click.option("--pg-url", default=lambda: os.environ.get("XINFANG_BENCH_PG", DEFAULT_PG),
               show_default=DEFAULT_PG, help="PostgreSQL database for scratch schemas.")
 @renders(*RESULT)
-def bench_cmd(quick: bool, backends: tuple[str, ...], pg_url: str) -> Report:
+@lang_option
+def bench_cmd(quick: bool, backends: tuple[str, ...], pg_url: str, lang: str) -> Report:
     """Measure the performance figures as ratios against baselines taken in the same run.
 
     \b
@@ -37,19 +39,23 @@ def bench_cmd(quick: bool, backends: tuple[str, ...], pg_url: str) -> Report:
                                      progress=lambda m: click.echo(f"  {m}", err=True))
     # One backend's figures stand alone in the JSON; several are keyed by backend.
     document = results if len(results) > 1 else next(iter(results.values()))
-    return Report(document, text="\n".join(_text(backend, figures)
-                                           for backend, figures in results.items()))
+    return Report(document, lang=lang, text="\n".join(_text(backend, figures, lang)
+                                                      for backend, figures in results.items()))
 
 
-def _text(backend: str, figures: dict[str, Any]) -> str:
+def _text(backend: str, figures: dict[str, Any], lang: str = "zh") -> str:
+    zh = lang == "zh"
+    met = {True: "是", False: "否", None: "不适用"} if zh else {True: "yes", False: "NO",
+                                                               None: "n/a"}
     rows = []
     for name, (op, target) in TARGETS.items():
         value = figures.get(name)
         rows.append([name, "—" if value is None else f"{value:.3f}", f"{op} {target}",
-                     {True: "yes", False: "NO", None: "n/a"}[meets(name, value)]])
+                     met[meets(name, value)]])
+    headers = ["指标", "数值", "目标", "达标"] if zh else ["figure", "value", "target", "met"]
     return "\n".join([
         f"\n{backend} ({figures['mode']}, {figures['cores']} cores; sizes {figures['sizes']})",
-        table(["figure", "value", "target", "met"], rows),
+        table(headers, rows),
         f"raw: single {figures['signed_command_rate']:.0f}/s vs plain "
         f"{figures['plain_single_save_rate']:.0f}/s · bulk {figures['bulk_import_rate']:.0f}/s "
         f"vs plain {figures['plain_batched_save_rate']:.0f}/s · verify "

@@ -3,8 +3,11 @@ the ledger's bundles and closure records."""
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -13,12 +16,14 @@ import click
 from ledger import (
     BUNDLE_CHECK_NAMES,
     MAX_BUNDLE_BYTES,
+    Envelope,
     InputError,
     Keystore,
     KeyUnavailableError,
     Ledger,
     LedgerView,
     PublicKey,
+    Statement,
     Store,
     bundle_bytes,
     closed_cases,
@@ -28,10 +33,11 @@ from ledger import (
     parse_checkpoint,
     verify_bundle,
 )
-from projections import Report, closure_record_sheets, closure_sheets
+from projections import Report, closure_record_sheets, closure_sheets, organization
 
 from .context import handle_errors, lang_option, settings
-from .output import REPORT, RESULT, failure_lines, renders
+from .output import REPORT, RESULT, VERDICT, failure_lines, renders
+from .read_commands import history_lines
 from .witness_commands import verifier_options, verifier_trust, witnessed_lines
 
 # ---- export / verify-bundle --------------------------------------------------------------------
@@ -144,11 +150,16 @@ def _read_bundle(bundle_file: str) -> bytes:
                    "init event must be signed by it. Example: --admin-key keys/admin.pub")
 @click.option("--trust", "trust", multiple=True, hidden=True,
               help="Removed: it let the bundle say which trusted key has which role.")
+@click.option("--show", is_flag=True,
+              help="Also print the bundle's case(s) as a readable history: names from the "
+                   "bundle's own directory, Beijing times, each event's verdict.")
 @verifier_options
 @renders(*RESULT)
+@lang_option
 def verify_bundle_cmd(bundle_file: str, log_key: str | None, admin_key: str | None,
                       trust: tuple[str, ...], witnesses: tuple[str, ...], quorum: int | None,
-                      trust_policy: str | None, witnessed_files: tuple[str, ...]) -> Report:
+                      trust_policy: str | None, witnessed_files: tuple[str, ...], show: bool,
+                      lang: str) -> Report:
     """Verify an offline bundle with no database: checkpoint signature, every inclusion proof,
     signature, key, authorization, hash chain and time (exit 1 on failure, also when an anchor
     is missing or one key is given for both roles).
@@ -160,6 +171,7 @@ def verify_bundle_cmd(bundle_file: str, log_key: str | None, admin_key: str | No
       xinfang verify-bundle XF-2025-000001.bundle.json \\
           --log-key keys/log.pub --admin-key keys/admin.pub
       xinfang verify-bundle case.bundle.json --trust-policy trust.toml
+      xinfang verify-bundle case.bundle.json --show    # read the case offline
     """
     if trust:
         raise InputError("--trust is no longer accepted: it let the bundle itself say which "
@@ -169,33 +181,122 @@ def verify_bundle_cmd(bundle_file: str, log_key: str | None, admin_key: str | No
                              log_key=log_key, admin_key=admin_key)
     anchors = {"log_key": witness.log_key or _anchor(log_key, "--log-key"),
                "admin_key": witness.admin_key or _anchor(admin_key, "--admin-key")}
-    report = verify_bundle(_read_bundle(bundle_file), **anchors,
+    data = _read_bundle(bundle_file)
+    report = verify_bundle(data, log_key=anchors["log_key"], admin_key=anchors["admin_key"],
                            witness_policy=witness.witnesses, witnessed=witness.witnessed)
-    verdict = "PASS" if report.ok else "FAIL"
-    root = report.checkpoint_root[:16] + "…" if report.checkpoint_root else "none"
-    cases = ", ".join(report.cases[:5]) or "?"
+    zh = lang == "zh"
+    verdict = VERDICT[lang, report.ok]
+    root = report.checkpoint_root[:16] + "…" if report.checkpoint_root else "—"
+    cases = ("、" if zh else ", ").join(report.cases[:5]) or "?"
     if len(report.cases) > 5:
-        cases += f" and {len(report.cases) - 5} more"
-    lines = [f"verify-bundle: {verdict} — {report.events} events in {report.streams} streams "
-             f"for {cases}; checkpoint size {report.checkpoint_size}, root {root}"]
+        cases += f" 等 {len(report.cases)} 件" if zh else f" and {len(report.cases) - 5} more"
+    size = report.checkpoint_size if report.checkpoint_size is not None else "—"
+    lines = [f"verify-bundle: {verdict} — {cases}：{report.events} 个事件，{report.streams} 个流；"
+             f"检查点大小 {size}，根 {root}" if zh else
+             f"verify-bundle: {verdict} — {report.events} events in {report.streams} streams "
+             f"for {cases}; checkpoint size {size}, root {root}"]
     if report.ok and not report.complete:
-        lines.append("note: the bundle carries no signed stream heads, so it cannot show "
+        lines.append("注意：证据包未带签名的流头，无法证明其案件没有遗漏后来的事件" if zh else
+                     "note: the bundle carries no signed stream heads, so it cannot show "
                      "that no later event of its cases was left out")
     lines += witnessed_lines(report.witnessed)
     first = report.first_failure
     if first is not None:
-        lines.append(("first bad event: " if first.stream else "first failure: ")
-                     + _where(first))
+        lines.append((("首个异常事件：" if first.stream else "首个失败：") if zh else
+                      ("first bad event: " if first.stream else "first failure: "))
+                     + _where(first, lang))
     names = {**{f.check: "check" for f in report.failures}, **BUNDLE_CHECK_NAMES}
-    lines += failure_lines(report.failures, names, _where)
+    lines += failure_lines(report.failures, names, lambda f: _where(f, lang), lang=lang)
+    if show:
+        lines += bundle_history(data, report, lang)
     return Report(report.to_json(), text="\n".join(lines), exit_code=0 if report.ok else 1)
 
 
-def _where(failure: Any) -> str:
+@dataclass
+class _ShownEvent:
+    """One bundle event in the shape ``history_lines`` reads (as a ``HistoryEvent``)."""
+
+    seq: int
+    at: str
+    recorded_at: str
+    type: str
+    actor: str
+    role: str
+    unit: str | None
+    data: dict[str, Any]
+    failures: list[tuple[int, str]] = field(default_factory=list)
+    recorded_lag_seconds: int | None = None
+
+
+def bundle_history(data: bytes, report: Any, lang: str) -> list[str]:
+    """The bundle's case(s) as readable histories, offline: who from the bundle's own
+    directory events, each event's verdict from the verification just run. Events whose
+    bytes do not parse are shown by their failures only (they are in the report above)."""
+    zh = lang == "zh"
+    try:
+        bundle = json.loads(data)
+        entries = list(bundle["events"])
+    except (ValueError, KeyError, TypeError):
+        return ["", "证据包无法读取为办理经过" if zh else "the bundle cannot be read as a history"]
+    failed: dict[tuple[str, int], list[tuple[int, str]]] = {}
+    for failure in report.failures:
+        if failure.stream is not None and failure.seq is not None:
+            failed.setdefault((failure.stream, failure.seq), []).append(
+                (int(failure.check), failure.reason))
+    names: dict[str, str] = {}
+    units: dict[str, str] = {}
+    actor_unit: dict[str, str | None] = {}
+    actor_roles: dict[str, list[str]] = {}
+    streams: dict[str, list[_ShownEvent]] = {}
+    for entry in entries:
+        try:
+            envelope = Envelope.from_bytes(base64.b64decode(entry["envelope"], validate=True))
+            statement = Statement.from_signed_bytes(envelope.signed, strict=False)
+        except (ValueError, KeyError, TypeError):
+            continue
+        payload = statement.data if isinstance(statement.data, dict) else {}
+        if statement.type == "unit.add":
+            units[str(payload.get("unit"))] = str(payload.get("name", ""))
+        elif statement.type == "actor.add":
+            actor = str(payload.get("actor"))
+            names[actor] = str(payload.get("name", ""))
+            actor_unit[actor] = payload.get("unit")
+            actor_roles[actor] = list(payload.get("roles", []))
+        if not statement.stream.startswith("XF-"):
+            continue
+        recorded = envelope.recorded_at.isoformat(timespec="seconds")
+        try:
+            lag = int((envelope.recorded_at - statement.business_time).total_seconds())
+        except (ValueError, TypeError, ArithmeticError):
+            lag = None
+        roles = actor_roles.get(statement.actor, [])
+        streams.setdefault(statement.stream, []).append(_ShownEvent(
+            statement.seq, statement.at, recorded, statement.type, statement.actor,
+            roles[0] if len(roles) == 1 else "", actor_unit.get(statement.actor), payload,
+            failed.get((statement.stream, statement.seq), []), lag))
+    # A failure of the bundle as a whole (a missing anchor, a bad checkpoint) leaves the
+    # events unjudged: shown as "?", never as verified.
+    judged = not any(f.stream is None for f in report.failures)
+    lines: list[str] = []
+    for case in report.cases or list(streams):
+        if case in streams:
+            lines += ["", *history_lines(case, None, {}, streams[case], lang, names, units,
+                                         judged=judged)]
+    if not judged:
+        lines.append("?：证据包整体未通过验证，单个事件未作判定" if zh else
+                     "?: the bundle as a whole failed, so its events were not judged")
+    return lines
+
+
+def _where(failure: Any, lang: str = "en") -> str:
+    zh = lang == "zh"
     if failure.stream is None:
-        return "the bundle" if failure.position == 0 else f"position {failure.position}"
+        if failure.position == 0:
+            return "证据包" if zh else "the bundle"
+        return f"日志位置 {failure.position}" if zh else f"position {failure.position}"
     seq = f"#{failure.seq}" if failure.seq is not None else ""
-    return f"{failure.stream}{seq} (position {failure.position})"
+    return f"{failure.stream}{seq}（日志位置 {failure.position}）" if zh else \
+        f"{failure.stream}{seq} (position {failure.position})"
 
 
 # ---- closures ----------------------------------------------------------------------------------
@@ -224,7 +325,8 @@ def verify_closure_cmd(case_no: str, lang: str) -> Report:
 @renders(*REPORT)
 @lang_option
 def closures_cmd(lang: str) -> Report:
-    """Closure records (三签结案记录): for each closed case, its three signatures, each verified.
+    """Closure records (三签结案记录): for each closed case, its three signatures, each verified
+    (exit 1 when any closure is invalid: cli.md, closure checks exit 1).
 
     \b
     Examples:
@@ -234,9 +336,11 @@ def closures_cmd(lang: str) -> Report:
     """
     with settings().store() as store:
         records = closure_report(store)
-    sheets = closure_sheets(records, lang)
+        org = (organization(store) or {}).get("name")   # heads the printed report
+    sheets = closure_sheets(records, lang, organization=org)
     return Report({"cases": [r.to_json() for r in records]}, tuple(sheets),
-                  title=sheets[0].title, lang=lang)
+                  title=sheets[0].title, lang=lang,
+                  exit_code=0 if all(r.valid for r in records) else 1)
 
 
 def register_bundle_commands(cli: click.Group) -> None:

@@ -9,9 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import click
+from pydantic import ValidationError
 
 from ledger import Envelope, InputError
-from projections import Report
+from projections import Report, label
 from schemas import (
     Channel,
     Decision,
@@ -23,14 +24,34 @@ from schemas import (
     SignForm,
     Source,
     SupervisionForm,
+    parse_data,
+    plain_errors,
 )
 
-from .context import as_option, at_option, parse_at, settings
+from .context import (
+    TIME_HELP,
+    Coded,
+    as_option,
+    at_option,
+    lang_option,
+    local_time_text,
+    parse_at,
+    settings,
+)
 from .output import RESULT, renders
 
+_KINDS = {Channel: "channel", Source: "source", Decision: "decision",
+          SupervisionForm: "supervision_form", Outcome: "outcome", Resolution: "resolution",
+          Opinion: "opinion", SignForm: "form", ReviewLevel: "level",
+          ReviewDecision: "decision"}   # the label kinds of projections/labels.py
 
-def _choice(enum: Any) -> click.Choice[str]:
-    return click.Choice([e.value for e in enum])
+
+def _choice(enum: Any) -> Coded:
+    """The enum's codes, each also accepted by its label (``--channel 来信``)."""
+    return Coded(_KINDS[enum], [e.value for e in enum])
+
+
+TIME = "time"   # an Opt type: a business time, normalized like --at (Beijing time by default)
 
 
 @dataclass(frozen=True)
@@ -91,7 +112,8 @@ COMMANDS = [
                    Opt("--channel", "channel", "Channel (渠道).", _choice(Channel), True),
                    Opt("--source", "source", "Source (来源).", _choice(Source), True),
                    Opt("--ref", "ref", "Referral document number."),
-                   Opt("--category", "category", "Content category code.", str, True),
+                   Opt("--category", "category", "Content category (内容分类), code or label.",
+                       Coded("category", open_ended=True), True),
                    Opt("--petitioner", "petitioner", "Petitioner actor id.", str, True),
                    Opt("--persons", "persons", "Number of persons (集体访 if > 1).", int,
                        default=None),
@@ -107,7 +129,8 @@ COMMANDS = [
                   (Opt("--decision", "decision", "Decision.", _choice(Decision),
                        default="accepted"),
                    Opt("--reason", "reason", "Reason (required unless accepted)."),
-                   Opt("--notice-served-at", "notice_served_at", "When the 告知书 was served."))),
+                   Opt("--notice-served-at", "notice_served_at", "When the 告知书 was served.",
+                       TIME))),
     ActionCommand("assign", "assign", "Assign or transfer to a unit and handler (交办/转办).",
                   "xinfang case assign XF-2025-000001 --unit station-03 --handler officer-07 "
                   "--as office-01",
@@ -144,7 +167,7 @@ COMMANDS = [
                   (Opt("--outcome", "outcome", "Outcome.", _choice(Outcome), True),
                    Opt("--resolution", "resolution", "三到位一处理 kind.", _choice(Resolution),
                        True),
-                   Opt("--served-at", "served_at", "When the reply was served.", str, True),
+                   Opt("--served-at", "served_at", "When the reply was served.", TIME, True),
                    Opt("--text", "text", "Reply text.", str, True))),
     ActionCommand("attest", "attest", "Handler attests the problem is resolved (三签 1/3).",
                   "xinfang case attest XF-2025-000001 --evidence 答复书-001 --as officer-07",
@@ -206,16 +229,26 @@ def _build(spec: ActionCommand) -> click.Command:
     def callback(**kwargs: Any) -> Report:
         return _run(spec, kwargs)
 
-    callback.__doc__ = f"{spec.summary}\n\n\\b\nExample:\n  {spec.example}"
+    # click keeps a paragraph as written when a line holding only \b (the control character
+    # itself, as in a plain docstring) precedes it; a literal backslash-b would be printed.
+    callback.__doc__ = f"{spec.summary}\n\n\b\nExample:\n  {spec.example}"
     command: Any = renders(*RESULT)(callback)
+    command = lang_option(command)
     command = at_option(command)
     command = as_option(command)
     for opt in reversed(spec.options):
-        extra: dict[str, Any] = {"help": opt.help}
+        help_text = opt.help
+        if isinstance(opt.type, Coded):
+            help_text += f" One of: {opt.type.pairs()}."
+        elif opt.type == TIME:
+            help_text += f" {TIME_HELP[0].upper()}{TIME_HELP[1:]}."
+        extra: dict[str, Any] = {"help": help_text}
         if opt.is_flag:
             extra["is_flag"] = True
         else:
-            extra["type"] = opt.type
+            extra["type"] = str if opt.type == TIME else opt.type
+            if opt.type == TIME:
+                extra["metavar"] = "TIME"
             extra["multiple"] = opt.multiple
             extra["required"] = opt.required
             if opt.default is not None:
@@ -229,12 +262,19 @@ def _build(spec: ActionCommand) -> click.Command:
 
 def _run(spec: ActionCommand, kwargs: dict[str, Any]) -> Report:
     as_actor = kwargs.pop("as_actor")
+    lang = kwargs.pop("lang", "zh")
     at = parse_at(kwargs.pop("at"))
     case_no = kwargs.pop("case_no", None) or kwargs.pop("_case", None)
     kwargs.pop("_case", None)
     data = {k: (list(v) if isinstance(v, tuple) else v) for k, v in kwargs.items()
             if v is not None and v != () and v is not False}
     data = _document_digest(data)
+    flags = {opt.field: opt.flag for opt in spec.options}
+    for opt in spec.options:
+        if opt.type == TIME and opt.field in data:
+            data[opt.field] = local_time_text(data[opt.field], opt.flag)
+    if spec.post is None:
+        _check_options(spec.action, data, flags)
     with settings().open() as led:
         if spec.post is not None:
             data = spec.post(data)
@@ -249,8 +289,29 @@ def _run(spec: ActionCommand, kwargs: dict[str, Any]) -> Report:
                 "type": receipt.type, "hash": receipt.hash}
     if spec.action == "register":   # the new case number alone, for scripts to capture
         return Report(document, text=receipt.stream)
-    return Report(document, text=f"{receipt.stream} #{receipt.seq} {spec.action} recorded at "
-                  f"position {receipt.position} ({receipt.hash[:16]})")
+    if lang == "zh":
+        return Report(document, lang=lang, text=f"{receipt.stream} #{receipt.seq} "
+                      f"{label('action', spec.action, lang)}已记录，日志位置 {receipt.position}"
+                      f"（{receipt.hash[:16]}）")
+    return Report(document, lang=lang, text=f"{receipt.stream} #{receipt.seq} {spec.action} "
+                  f"recorded at position {receipt.position} ({receipt.hash[:16]})")
+
+
+def _check_options(action: str, data: dict[str, Any], flags: dict[str, str]) -> None:
+    """Judge the options before the ledger is opened, so errors name them (``option
+    --served-at: is not a time…``) instead of pydantic's fields and wording."""
+    try:
+        parse_data(action, data)
+    except ValidationError as exc:
+        lines = []
+        for loc, sentence in plain_errors(exc)[:3]:
+            if not loc:
+                lines.append(sentence)
+                continue
+            flag = flags.get(str(loc[0]), "--" + str(loc[0]).replace("_", "-"))
+            lines.append(f"option {flag}: {sentence}")
+        raise InputError("; ".join(lines), "See --help for the options and their codes."
+                         ) from None
 
 
 @click.group("case")

@@ -6,16 +6,18 @@ import functools
 import os
 import sys
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, TypeVar
 
 import click
 
 from ledger import (
+    SHANGHAI,
     EnvironmentProblem,
+    InputError,
     Ledger,
     LedgerError,
     Store,
@@ -24,6 +26,8 @@ from ledger import (
     open_store,
     parse_time,
 )
+from projections import code_labels, code_of
+from schemas import local_time
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -86,15 +90,84 @@ def as_option(func: F) -> F:
                         metavar="ACTOR", help="Who signs this write (or XINFANG_ACTOR).")(func)
 
 
-def parse_at(value: str | None) -> datetime:
+#: How every time option reads its value (cli.md "Times without an offset mean Asia/Shanghai;
+#: a date alone is accepted where a time is asked").
+TIME_HELP = ("2025-03-02 09:30 is Beijing time, 2025-03-02 alone is 00:00 that day; "
+             "ISO 8601 with an offset also works")
+
+
+def parse_at(value: str | None, option: str = "--at") -> datetime:
+    """A business time as people write it: no offset means Beijing time (Asia/Shanghai) and a
+    date alone means 00:00 that day; signed with its explicit +08:00 offset."""
     if not value:
         return datetime.now(tz=UTC)
-    return parse_time(value)
+    normalized = local_time(value)
+    if not isinstance(normalized, datetime):
+        raise InputError(f"option {option}: {value!r} is not a time",
+                         "Write e.g. 2025-03-02 09:30 (Beijing time), 2025-03-02 (00:00 that "
+                         "day) or 2025-03-02T09:30:00+08:00.")
+    try:
+        return parse_time(normalized.isoformat())
+    except InputError as exc:   # outside the bounds every verifier accepts
+        raise InputError(f"option {option}: {exc.message}", exc.hint) from None
+
+
+def local_time_text(value: str | None, option: str) -> str | None:
+    """A time option of an action's data (``--served-at``…), normalized like ``--at``."""
+    return None if value is None else parse_at(value, option).isoformat()
+
+
+def parse_as_of(value: str | None, option: str = "--as-of") -> date | None:
+    """``--as-of``: a date (judged at the end of that day) or a moment; the reports judge by
+    business day in Asia/Shanghai, so a moment counts as the end of its Beijing day (the read
+    model folds whole days)."""
+    if value is None:
+        return None
+    text = value.strip()
+    try:
+        if len(text) == 10:
+            return date.fromisoformat(text)
+        moment = parse_at(text)
+    except (ValueError, InputError):
+        raise InputError(f"option {option}: {value!r} is neither a date nor a time",
+                         "Use YYYY-MM-DD (the end of that day, Beijing time) or e.g. "
+                         "2025-12-31 18:00.") from None
+    return moment.astimezone(SHANGHAI).date()
 
 
 def at_option(func: F) -> F:
     return click.option("--at", "at", metavar="TIME",
-                        help="Business time, ISO 8601 with offset (default: now).")(func)
+                        help=f"Business time (default: now); {TIME_HELP}.")(func)
+
+
+class Coded(click.ParamType):
+    """A coded option that takes the code or its Chinese (or English) label, e.g.
+    ``--category 户口问题`` = ``household_registration``; ``--help`` lists the pairs.
+    ``open_ended`` admits other well-formed codes (categories a policy file adds)."""
+
+    name = "code"
+
+    def __init__(self, kind: str, codes: Iterable[str] | None = None,
+                 open_ended: bool = False) -> None:
+        self.kind = kind
+        self.codes = list(codes) if codes is not None else None
+        self.open_ended = open_ended
+
+    def pairs(self) -> str:
+        return ", ".join(f"{code} {zh}" for code, zh in code_labels(self.kind, self.codes))
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
+        return "CODE"
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> str:
+        code = code_of(self.kind, str(value), self.codes)
+        if code is not None:
+            return code
+        if self.open_ended:
+            return str(value)   # the schema judges its form, the policy whether it exists
+        name = param.opts[0] if param is not None and param.opts else "value"
+        self.fail(f"{value!r} is not a code of {name}; use one of: {self.pairs()}", param, ctx)
 
 
 def lang_option(func: F) -> F:

@@ -12,8 +12,8 @@ from typing import Any
 import click
 
 from ledger import InputError, Ledger, PublicKey, load_policy_file
-from projections import Report
-from schemas import import_line_schema
+from projections import Report, label
+from schemas import Role, import_line_schema
 
 from .accountability_commands import register_accountability_commands
 from .bench_command import bench_cmd
@@ -21,16 +21,18 @@ from .bundle_commands import register_bundle_commands
 from .case_commands import case_group, reverse_check_group
 from .context import (
     DEFAULTS,
+    Coded,
     Settings,
     as_option,
     at_option,
     handle_errors,
+    lang_option,
     parse_at,
     settings,
 )
 from .demo import demo_cmd
 from .output import RESULT, echo_json, renders, table
-from .read_commands import register_read_commands
+from .read_commands import named, register_read_commands
 from .report_commands import register_report_commands
 from .witness_commands import checkpoint_note, checkpoint_options, witness_group
 
@@ -72,8 +74,9 @@ def cli(ctx: click.Context, ledger_url: str | None, keystore: str | None, debug:
                    "another ledger) for this one too. Without it, init refuses such a keystore. "
                    "An earlier ledger of the same origin can then no longer be written with it.")
 @renders(*RESULT)
+@lang_option
 def init(origin: str, admin: str, admin_name: str | None, policy_file: str | None,
-         reuse_keys: bool) -> Report:
+         reuse_keys: bool, lang: str) -> Report:
     """Create a ledger: tables, the log key, the admin key (the root of trust).
 
     Writes log.pub and admin.pub (PEM) into the keystore; give those two files to anyone who
@@ -93,8 +96,11 @@ def init(origin: str, admin: str, admin_name: str | None, policy_file: str | Non
                 "keystore": str(led.keystore.path),
                 "log_pub": str(led.keystore.public_path("log")),
                 "admin_pub": str(led.keystore.public_path("admin")), "checkpoint": note}
-    return Report(info, text=f"initialized {info['ledger']} (origin {origin}, admin {admin})\n"
-                  f"public keys: {info['log_pub']}, {info['admin_pub']}")
+    if lang == "zh":
+        return Report(info, lang=lang, text=f"已初始化 {info['ledger']}（日志名 {origin}，管理员 "
+                      f"{admin}）\n公钥：{info['log_pub']}、{info['admin_pub']}")
+    return Report(info, lang=lang, text=f"initialized {info['ledger']} (origin {origin}, admin "
+                  f"{admin})\npublic keys: {info['log_pub']}, {info['admin_pub']}")
 
 
 @cli.group()
@@ -108,8 +114,10 @@ def unit() -> None:
 @click.option("--parent", help="Parent unit id.")
 @as_option
 @at_option
+@lang_option
 @handle_errors
-def unit_add(unit_id: str, name: str, parent: str | None, as_actor: str, at: str | None) -> None:
+def unit_add(unit_id: str, name: str, parent: str | None, as_actor: str, at: str | None,
+             lang: str) -> None:
     """Add a unit to the directory.
 
     \b
@@ -118,12 +126,15 @@ def unit_add(unit_id: str, name: str, parent: str | None, as_actor: str, at: str
     """
     with settings().open() as led:
         receipt = led.add_unit(unit_id, name, parent, as_actor=as_actor, at=parse_at(at))
-    click.echo(f"unit {unit_id} added (directory #{receipt.seq}, position {receipt.position})")
+    click.echo(f"已新增单位 {unit_id}（目录 #{receipt.seq}，日志位置 {receipt.position}）"
+               if lang == "zh" else
+               f"unit {unit_id} added (directory #{receipt.seq}, position {receipt.position})")
 
 
 @unit.command("list")
 @renders(*RESULT)
-def unit_list() -> Report:
+@lang_option
+def unit_list(lang: str) -> Report:
     """List the units in the directory.
 
     \b
@@ -133,8 +144,10 @@ def unit_list() -> Report:
     with settings().open() as led:
         units = [{"unit": u.unit, "name": u.name, "parent": u.parent}
                  for u in led.directory().units.values()]
-    return Report(units, text=table(["unit", "name", "parent"],
-                                    [[u["unit"], u["name"], u["parent"] or "—"] for u in units]))
+    headers = ["单位编号", "名称", "上级单位"] if lang == "zh" else ["unit", "name", "parent"]
+    names = {str(u["unit"]): str(u["name"]) for u in units}
+    return Report(units, lang=lang, text=table(headers, [
+        [u["unit"], u["name"], named(u["parent"], names)] for u in units]))
 
 
 @cli.group()
@@ -147,18 +160,19 @@ def actor() -> None:
 @click.option("--name", required=True, help="Display name.")
 @click.option("--unit", "unit_id", help="The actor's unit.")
 @click.option("--role", "roles", multiple=True, required=True,
-              type=click.Choice(["admin", "registrar", "petition_office", "handler",
-                                 "unit_leader", "leader", "supervisor", "inspector",
-                                 "reviewer", "petitioner"]),
-              help="Role (repeat for several).")
+              type=Coded("role", [r.value for r in Role]),
+              help="Role, code or label (repeat for several). One of: "
+                   + Coded("role", [r.value for r in Role]).pairs() + ".")
 @click.option("--keyless", is_flag=True, help="No key (petitioners who sign on paper).")
 @click.option("--public-key", type=click.Path(exists=True, dir_okay=False),
               help="Register an outside Ed25519 public key (PEM) instead of generating one.")
 @as_option
 @at_option
+@lang_option
 @handle_errors
 def actor_add(actor_id: str, name: str, unit_id: str | None, roles: tuple[str, ...],
-              keyless: bool, public_key: str | None, as_actor: str, at: str | None) -> None:
+              keyless: bool, public_key: str | None, as_actor: str, at: str | None,
+              lang: str) -> None:
     """Register an actor and their public key (generated into the keystore by default).
 
     \b
@@ -171,14 +185,20 @@ def actor_add(actor_id: str, name: str, unit_id: str | None, roles: tuple[str, .
         receipt = led.add_actor(actor_id, name, roles=roles, unit=unit_id, keyless=keyless,
                                 public_key_pem=pem, as_actor=as_actor, at=parse_at(at))
         record = led.directory().actor(actor_id)
+    if lang == "zh":
+        key = record.key if record and record.key else "无（无密钥）"
+        click.echo(f"已新增人员 {actor_id}，密钥 {key}（日志位置 {receipt.position}）")
+        return
     key = record.key if record and record.key else "none (keyless)"
     click.echo(f"actor {actor_id} added with key {key} (position {receipt.position})")
 
 
 @actor.command("list")
-@click.option("--role", help="Only actors with this role.")
+@click.option("--role", type=Coded("role"), help="Only actors with this role (code or label, "
+              "e.g. handler or 承办人).")
 @renders(*RESULT)
-def actor_list(role: str | None) -> Report:
+@lang_option
+def actor_list(role: str | None, lang: str) -> Report:
     """List actors with their roles, unit and current key (and revoked keys).
 
     \b
@@ -193,10 +213,15 @@ def actor_list(role: str | None) -> Report:
              "revoked_keys": sorted(k.key for k in directory.keys.values()
                                     if k.actor == a.actor and k.revoked_at is not None)}
             for a in directory.actors.values() if role is None or role in a.roles]
-    return Report(actors, text=table(
-        ["actor", "name", "unit", "roles", "key"],
-        [[a["actor"], a["name"], a["unit"] or "—", ",".join(a["roles"]),
-          a["key"] or ("keyless" if a["keyless"] else "revoked")] for a in actors]))
+        units = {u.unit: u.name for u in directory.units.values()}
+    zh = lang == "zh"
+    headers = ["人员编号", "姓名", "单位", "角色", "密钥"] if zh else \
+        ["actor", "name", "unit", "roles", "key"]
+    keyless, revoked = ("无密钥（纸质签名）", "已吊销") if zh else ("keyless", "revoked")
+    return Report(actors, lang=lang, text=table(headers, [
+        [a["actor"], a["name"], named(a["unit"], units),
+         ("、" if zh else ", ").join(label("role", r, lang) for r in a["roles"]),
+         a["key"] or (keyless if a["keyless"] else revoked)] for a in actors]))
 
 
 @actor.command("rotate-key")
@@ -205,8 +230,10 @@ def actor_list(role: str | None) -> Report:
               help="New outside public key (PEM) instead of generating one.")
 @as_option
 @at_option
+@lang_option
 @handle_errors
-def actor_rotate(actor_id: str, public_key: str | None, as_actor: str, at: str | None) -> None:
+def actor_rotate(actor_id: str, public_key: str | None, as_actor: str, at: str | None,
+                 lang: str) -> None:
     """Replace an actor's key; the old key stops being valid at this log position.
 
     \b
@@ -218,8 +245,9 @@ def actor_rotate(actor_id: str, public_key: str | None, as_actor: str, at: str |
         receipt = led.rotate_key(actor_id, as_actor=as_actor, at=parse_at(at),
                                  public_key_pem=pem)
         record = led.directory().actor(actor_id)
-    click.echo(f"key of {actor_id} rotated to {record.key if record else '?'} "
-               f"(position {receipt.position})")
+    key = record.key if record else "?"
+    click.echo(f"{actor_id} 的密钥已更换为 {key}（日志位置 {receipt.position}）" if lang == "zh"
+               else f"key of {actor_id} rotated to {key} (position {receipt.position})")
 
 
 @actor.command("revoke-key")
@@ -228,9 +256,10 @@ def actor_rotate(actor_id: str, public_key: str | None, as_actor: str, at: str |
 @click.option("--reason", help="Why (e.g. lost, compromised, left the unit).")
 @as_option
 @at_option
+@lang_option
 @handle_errors
 def actor_revoke(actor_id: str, key_id: str | None, reason: str | None, as_actor: str,
-                 at: str | None) -> None:
+                 at: str | None, lang: str) -> None:
     """Revoke a key: events it signs after this position are invalid.
 
     \b
@@ -240,7 +269,8 @@ def actor_revoke(actor_id: str, key_id: str | None, reason: str | None, as_actor
     with settings().open() as led:
         receipt = led.revoke_key(actor_id, key=key_id, reason=reason, as_actor=as_actor,
                                  at=parse_at(at))
-    click.echo(f"key of {actor_id} revoked (position {receipt.position})")
+    click.echo(f"{actor_id} 的密钥已吊销（日志位置 {receipt.position}）" if lang == "zh" else
+               f"key of {actor_id} revoked (position {receipt.position})")
 
 
 @cli.command()

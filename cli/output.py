@@ -23,7 +23,7 @@ from typing import IO, Any
 
 import click
 
-from ledger import EnvironmentProblem, InputError
+from ledger import Check, EnvironmentProblem, InputError
 from projections import (
     CSV_ENCODING,
     Report,
@@ -91,13 +91,29 @@ def sheets_text(sheets: Sequence[Sheet]) -> str:
 
 
 def failure_lines(failures: Sequence[Any], names: dict[int, str],
-                  where: Callable[[Any], str], limit: int = 50) -> list[str]:
-    """One line per verification failure (check number, its name, where, why), capped."""
-    lines = [f"  check {failure.check} ({names[failure.check]}) at {where(failure)}: "
-             f"{failure.reason}" for failure in failures[:limit]]
+                  where: Callable[[Any], str], limit: int = 50, lang: str = "en") -> list[str]:
+    """One line per verification failure (check number, its title in ``lang``, where, why),
+    capped. ``names`` gives the titles of numbers that are no ``Check`` (bundle checks)."""
+    zh = lang == "zh"
+
+    def title(number: int) -> str:
+        try:
+            return Check(number).label(lang)
+        except ValueError:
+            return names.get(number, str(number))
+
+    lines = [(f"  检查 {failure.check}（{title(failure.check)}）于 {where(failure)}："
+              if zh else f"  check {failure.check} ({title(failure.check)}) at {where(failure)}: ")
+             + str(failure.reason) for failure in failures[:limit]]
     if len(failures) > limit:
-        lines.append(f"  … and {len(failures) - limit} more (use --format json)")
+        lines.append(f"  … 另有 {len(failures) - limit} 处（用 --format json 查看全部）" if zh
+                     else f"  … and {len(failures) - limit} more (use --format json)")
     return lines
+
+
+#: The verdict word of verify and verify-bundle, by language.
+VERDICT = {("zh", True): "通过", ("zh", False): "未通过", ("en", True): "PASS",
+           ("en", False): "FAIL"}
 
 
 def json_text(document: Any) -> str:

@@ -4,16 +4,26 @@ from __future__ import annotations
 
 import sys
 from contextlib import nullcontext
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import click
 
-from ledger import CHECK_NAMES, PublicKey, case_history, case_status, import_file, verify_ledger
+from ledger import (
+    CHECK_NAMES,
+    SHANGHAI,
+    Check,
+    PublicKey,
+    case_history,
+    case_status,
+    import_file,
+    verify_ledger,
+)
 from projections import Report, label, labeller
 
 from .context import lang_option, settings
-from .output import RESULT, failure_lines, renders, table
+from .output import RESULT, VERDICT, failure_lines, renders, table
 from .witness_commands import verifier_options, verifier_trust, witnessed_lines
 
 SUMMARY_FIELDS = ("decision", "unit", "handler", "authority", "due", "leader", "note", "days",
@@ -50,27 +60,66 @@ def history_cmd(case_no: str, lang: str) -> Report:
     """
     with settings().open() as led:
         history = case_history(led.view, case_no)
-    f = labeller("field", lang)
+        directory = led.directory()
+        names = {a.actor: a.name for a in directory.actors.values()}
+        units = {u.unit: u.name for u in directory.units.values()}
     status = case_status(history.state) if history.state else None
-    lines = [f"{f('case')} {history.case}    {f('status')}: {label('status', status, lang)}"]
-    due = [f"{label('deadline', k, lang)} {v.isoformat()}" for k, v in history.deadlines.items()
-           if v is not None]
-    if due:
-        lines.append(f"{f('deadlines')}: " + " · ".join(due))
-    rows = []
-    for e in history.events:
-        checks = sorted({c for c, _ in e.failures})
-        verdict = "✓" if e.ok else "✗ " + ",".join(str(c) for c in checks)
-        rows.append([e.seq, e.at[:16].replace("T", " "),
-                     e.recorded_at[:16].replace("T", " ") + _lag(e.recorded_lag_seconds, lang),
-                     label("action", e.type, lang), e.actor, label("role", e.role, lang),
-                     e.unit or "—", verdict, _summarize(e.type, e.data, lang)])
-    lines.append(table([f("seq"), f("at"), f("recorded_at"), f("type"), f("actor"), f("role"),
-                        f("unit"), f("verdict"), f("details")], rows))
-    lines += [f"  #{e.seq} ({f('check')} {check_no}): {reason}"
-              for e in history.events for check_no, reason in e.failures]
+    lines = history_lines(history.case, status, history.deadlines, history.events, lang,
+                          names, units)
     return Report(history.to_json(), text="\n".join(lines), lang=lang,
                   exit_code=0 if history.ok else 1)
+
+
+def beijing(moment: str) -> str:
+    """An ISO time as Beijing time to the minute (recorded times are stored in UTC)."""
+    try:
+        return datetime.fromisoformat(moment).astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M")
+    except (ValueError, TypeError):
+        return moment[:16].replace("T", " ") or "—"
+
+
+def named(code: str | None, names: dict[str, str]) -> str:
+    """A person or unit as people know them: the name, with the id in parentheses."""
+    if not code:
+        return "—"
+    return f"{names[code]} ({code})" if names.get(code) else code
+
+
+def check_title(number: int, lang: str) -> str:
+    try:
+        return Check(number).label(lang)
+    except ValueError:
+        return str(number)
+
+
+def history_lines(case: str, status: str | None, due: dict[str, Any], events: Any, lang: str,
+                  names: dict[str, str], units: dict[str, str], *,
+                  judged: bool = True) -> list[str]:
+    """A case's events as a readable history (``case history``, ``verify-bundle --show``):
+    names with ids, times in Beijing time and labelled so, each event's verdict, and the
+    title of every failed check."""
+    f = labeller("field", lang)
+    zh = lang == "zh"
+    lines = [f"{f('case')} {case}    {f('status')}: {label('status', status, lang)}"]
+    deadlines = [f"{label('deadline', k, lang)} {v.isoformat()}" for k, v in due.items()
+                 if v is not None]
+    if deadlines:
+        lines.append(f"{f('deadlines')}: " + " · ".join(deadlines))
+    tz = "（北京时间）" if zh else " (Beijing time)"
+    rows = []
+    for e in events:
+        checks = sorted({c for c, _ in e.failures})
+        verdict = ("✓" if judged else "?") if not e.failures else \
+            "✗ " + ",".join(str(c) for c in checks)
+        rows.append([e.seq, beijing(e.at), beijing(e.recorded_at)
+                     + _lag(e.recorded_lag_seconds, lang), label("action", e.type, lang),
+                     named(e.actor, names), label("role", e.role, lang) if e.role else "—",
+                     named(e.unit, units), verdict, _summarize(e.type, e.data, lang)])
+    lines.append(table([f("seq"), f("at") + tz, f("recorded_at") + tz, f("type"), f("actor"),
+                        f("role"), f("unit"), f("verdict"), f("details")], rows))
+    lines += [f"  #{e.seq} ({f('check')} {number} {check_title(number, lang)}): {reason}"
+              for e in events for number, reason in e.failures]
+    return lines
 
 
 def _lag(seconds: int | None, lang: str) -> str:
@@ -102,9 +151,11 @@ def _pinned_key(path: str | None, default: Path) -> bytes | None:
               help="Processes for signature checks (default: every core).")
 @verifier_options
 @renders(*RESULT)
+@lang_option
 def verify_cmd(since: str | None, log_key: str | None, admin_key: str | None,
                workers: int | None, witnesses: tuple[str, ...], quorum: int | None,
-               trust_policy: str | None, witnessed_files: tuple[str, ...], fmt: str) -> Report:
+               trust_policy: str | None, witnessed_files: tuple[str, ...], fmt: str,
+               lang: str) -> Report:
     """Verify every event, chain, key, authorization and checkpoint (exit 1 on failure).
 
     \b
@@ -132,16 +183,21 @@ def verify_cmd(since: str | None, log_key: str | None, admin_key: str | None,
                 workers=workers, require_anchors=True, witness_policy=trust.witnesses,
                 witnessed=trust.witnessed,
                 progress=(lambda n: bar.update(n - bar.pos)) if bar is not None else None)
-    verdict = "PASS" if report.ok else "FAIL"
-    root = report.checkpoint_root[:16] + "…" if report.checkpoint_root else "none"
-    lines = [f"verify: {verdict} — {report.events} events in {report.streams} streams; "
+    verdict = VERDICT[lang, report.ok]
+    root = report.checkpoint_root[:16] + "…" if report.checkpoint_root else "—"
+    zh = lang == "zh"
+    lines = [f"verify: {verdict} — {report.events} 个事件，{report.streams} 个流；最新检查点 "
+             f"大小 {report.checkpoint_size}，根 {root}" if zh else
+             f"verify: {verdict} — {report.events} events in {report.streams} streams; "
              f"latest checkpoint size {report.checkpoint_size}, root {root}"]
     if report.kept_checkpoint and report.kept_checkpoint.get("consistent"):
-        lines.append(f"consistent with the kept checkpoint of size "
-                     f"{report.kept_checkpoint['size']}")
+        size = report.kept_checkpoint["size"]
+        lines.append(f"与保存的检查点（大小 {size}）一致" if zh else
+                     f"consistent with the kept checkpoint of size {size}")
     lines += witnessed_lines(report.witnessed)
-    lines += failure_lines(report.failures, CHECK_NAMES, lambda f: f"position {f.position}, " + (
-        f"{f.stream}#{f.seq}" if f.stream else "log"))
+    lines += failure_lines(report.failures, CHECK_NAMES, lambda f: (
+        f"日志位置 {f.position}，" if zh else f"position {f.position}, ") + (
+        f"{f.stream}#{f.seq}" if f.stream else ("日志" if zh else "log")), lang=lang)
     return Report(report.to_json(), text="\n".join(lines), exit_code=0 if report.ok else 1)
 
 
@@ -182,8 +238,13 @@ class _progress_bar:
               help="Mark every event of this import as the migration batch NAME (paper records "
                    "entered after the fact): `report accountability` lists the batch once "
                    "instead of a late_entry trigger per event.")
+@click.option("--dry-run", is_flag=True,
+              help="Check every line (schema, transitions, authorization, keys) and say what "
+                   "would be written; write nothing.")
 @renders(*RESULT)
-def import_cmd(file: str, batch_size: int, migration: str | None, fmt: str) -> Report:
+@lang_option
+def import_cmd(file: str, batch_size: int, migration: str | None, dry_run: bool,
+               fmt: str, lang: str) -> Report:
     """Import commands from a JSON Lines file, all validated before anything is written.
 
     Each line is {"id", "action", "case", "actor", "at", "data"} and is signed with the named
@@ -191,8 +252,13 @@ def import_cmd(file: str, batch_size: int, migration: str | None, fmt: str) -> R
     already recorded are skipped, so an interrupted import can simply be run again. A file
     without any command is reported as nothing to import (exit 0).
 
+    Every bad line (up to 50) is reported with its line number, and nothing is written.
+    Times without an offset are Beijing time; a date alone is 00:00 that day. A documented
+    sample file: docs/examples/office.jsonl.
+
     \b
     Examples:
+      xinfang import year-2025.jsonl --dry-run
       xinfang import year-2025.jsonl
       xinfang import paper-2024.jsonl --migration paper-2024
     """
@@ -212,18 +278,37 @@ def import_cmd(file: str, batch_size: int, migration: str | None, fmt: str) -> R
     with settings().open() as led:
         try:
             result = import_file(led, file, batch_size=batch_size, progress=progress,
-                                 migration=migration)
+                                 migration=migration, dry_run=dry_run)
         finally:
             for bar in bars.values():
                 bar.__exit__(None, None, None)
-    summary = {"lines": result.lines, "written": result.written, "skipped": result.skipped,
-               "first_position": result.first_position, "last_position": result.last_position,
-               **({"migration": result.migration} if result.migration else {})}
+    summary: dict[str, Any] = {
+        "lines": result.lines, "written": result.written, "skipped": result.skipped,
+        "first_position": result.first_position, "last_position": result.last_position,
+        **({"migration": result.migration} if result.migration else {})}
+    zh = lang == "zh"
     if result.empty:
-        return Report(summary, text=f"nothing to import: {file} holds no command")
+        return Report(summary, lang=lang, text=f"无可导入内容：{file} 没有任何命令" if zh else
+                      f"nothing to import: {file} holds no command")
+    if result.dry_run:
+        would = result.lines - result.skipped
+        summary.update({"dry_run": True, "would_write": would, "actions": result.actions,
+                        "cases": list(result.cases)})
+        actions = ("、" if zh else ", ").join(
+            f"{label('action', name, lang)} {count}" for name, count in result.actions.items())
+        return Report(summary, lang=lang, text=(
+            f"试运行：{result.lines} 行全部有效；将写入 {would} 个事件（{actions or '无'}），"
+            f"涉及 {len(result.cases)} 件，{result.skipped} 行已记录过；未写入任何内容" if zh else
+            f"dry run: all {result.lines} lines are valid; would write {would} events "
+            f"({actions or 'none'}) on {len(result.cases)} cases, {result.skipped} already "
+            "recorded; nothing was written"))
+    if zh:
+        batch = f"（迁移补录批次 {result.migration}）" if result.migration else ""
+        return Report(summary, lang=lang, text=f"已导入 {result.written}/{result.lines} 行{batch}"
+                      f"（{result.skipped} 行已记录过，跳过）")
     batch = f" as migration {result.migration}" if result.migration else ""
-    return Report(summary, text=f"imported {result.written} of {result.lines} lines{batch} "
-                  f"({result.skipped} already recorded)")
+    return Report(summary, lang=lang, text=f"imported {result.written} of {result.lines} lines"
+                  f"{batch} ({result.skipped} already recorded)")
 
 
 def register_read_commands(cli: click.Group) -> None:

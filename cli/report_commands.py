@@ -27,7 +27,7 @@ from projections import (
     supervision_sheets,
 )
 
-from .context import lang_option, settings
+from .context import lang_option, parse_as_of, settings
 from .output import REPORT, RESULT, renders
 
 _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -48,8 +48,9 @@ def parse_day(value: str | None, option: str) -> date | None:
 
 
 def as_of_option(func: Callable[..., Any]) -> Callable[..., Any]:
-    return click.option("--as-of", "as_of", metavar="DATE",
-                        help="Judge open/closed/overdue at the end of this day, YYYY-MM-DD "
+    return click.option("--as-of", "as_of", metavar="DATE|TIME",
+                        help="Judge open/closed/overdue at the end of this day, YYYY-MM-DD, "
+                             "or of the Beijing day of a moment such as 2025-12-31 18:00 "
                              "(default: today, Asia/Shanghai).")(func)
 
 
@@ -88,7 +89,7 @@ def supervision_cmd(as_of: str | None, date_from: str | None, date_to: str | Non
       xinfang report supervision --as-of 2025-12-25 --lang en
       xinfang report supervision --format xlsx --out 督办台账.xlsx
     """
-    day = parse_day(as_of, "--as-of")
+    day = parse_as_of(as_of)
     start, end = parse_day(date_from, "--from"), parse_day(date_to, "--to")
     with settings().store() as store:
         report = supervision(store, day, date_from=start, date_to=end)
@@ -124,7 +125,7 @@ def statistics_cmd(date_from: str, date_to: str, as_of: str | None, compare: str
     start, end = parse_day(date_from, "--from"), parse_day(date_to, "--to")
     assert start is not None and end is not None
     with settings().store() as store:
-        report = statistics(store, start, end, parse_day(as_of, "--as-of"), compare=compare)
+        report = statistics(store, start, end, parse_as_of(as_of), compare=compare)
     sheets = statistics_sheets(report, lang)
     return Report(report, tuple(sheets), title=sheets[0].title, lang=lang)
 
@@ -142,39 +143,49 @@ def projections_group() -> None:
     """
 
 
-def _progress_report(result: dict[str, Any], verb: str) -> Report:
-    return Report(result, text=f"{verb}: {result['applied']} log entries applied; read model at "
-                  f"position {result['position']} (skipped unreadable events: "
+def _progress_report(result: dict[str, Any], verb: str, lang: str) -> Report:
+    if lang == "zh":
+        return Report(result, lang=lang, text=f"{verb}：应用 {result['applied']} 条日志；读模型位于"
+                      f"日志位置 {result['position']}（跳过无法读取的事件 {result['skipped']} 个）")
+    return Report(result, lang=lang, text=f"{verb}: {result['applied']} log entries applied; "
+                  f"read model at position {result['position']} (skipped unreadable events: "
                   f"{result['skipped']})")
 
 
 @projections_group.command("status")
 @renders(*RESULT)
-def status_cmd() -> Report:
+@lang_option
+def status_cmd(lang: str) -> Report:
     """Where the read model stands against the ledger (does not catch up)."""
     with settings().store() as store:
         result = status(store)
-    return Report(result, text=f"read model at position {result['position']} of "
+    if lang == "zh":
+        return Report(result, lang=lang, text=f"读模型位于日志位置 {result['position']}／"
+                      f"{result['head']}（落后 {result['behind']}），版本 {result['version']}"
+                      f"（代码 {result['current_version']}），跳过 {result['skipped']}")
+    return Report(result, lang=lang, text=f"read model at position {result['position']} of "
                   f"{result['head']} ({result['behind']} behind), version {result['version']} "
                   f"(code {result['current_version']}), skipped {result['skipped']}")
 
 
 @projections_group.command("catch-up")
 @renders(*RESULT)
-def catch_up_cmd() -> Report:
+@lang_option
+def catch_up_cmd(lang: str) -> Report:
     """Apply the events written since the last catch-up (reports do this themselves)."""
     with settings().store() as store:
         result = catch_up(store)
-    return _progress_report(vars(result), "caught up")
+    return _progress_report(vars(result), "已追平" if lang == "zh" else "caught up", lang)
 
 
 @projections_group.command("rebuild")
 @renders(*RESULT)
-def rebuild_cmd() -> Report:
+@lang_option
+def rebuild_cmd(lang: str) -> Report:
     """Drop the read-model tables and replay the whole ledger into them."""
     with settings().store() as store:
         result = rebuild(store)
-    return _progress_report(vars(result), "rebuilt")
+    return _progress_report(vars(result), "已重建" if lang == "zh" else "rebuilt", lang)
 
 
 def register_report_commands(cli: click.Group) -> None:

@@ -20,6 +20,7 @@ from ledger import (
     Keystore,
     KeyUnavailableError,
     PublicKey,
+    Signer,
     Store,
     WitnessPolicy,
     cosign_latest,
@@ -51,6 +52,19 @@ def _keystore(path: str) -> Keystore:
     return Keystore(path, os.environ.get("XINFANG_PASSPHRASE"))
 
 
+def create_witness_keys(keystore: Keystore, name: str) -> tuple[Keystore, Signer, str]:
+    """Make a witness's key in ``keystore`` (witness.key, witness.pub) and write its C2SP
+    verifier key (witness.vkey): `xinfang witness init`, and the demo's witnesses."""
+    try:
+        cosigner_vkey(name, bytes(32))   # the name first: no key is made for a bad one
+    except CosignatureError as exc:
+        raise InputError(str(exc)) from None
+    signer = keystore.create(WITNESS_KEY)
+    vkey = cosigner_vkey(name, signer.public)
+    (keystore.path / VKEY_FILE).write_text(vkey + "\n", encoding="utf-8")
+    return keystore, signer, vkey
+
+
 @witness_group.command("init")
 @click.option("--keystore", "keystore_dir", required=True, metavar="DIR",
               help="The witness's own key directory (not a ledger's keystore).")
@@ -68,20 +82,15 @@ def witness_init(keystore_dir: str, name: str) -> None:
     Example:
       xinfang witness init --keystore /srv/jjjc-witness --name jjjc.xx-city-psb.example/witness
     """
-    try:
-        cosigner_vkey(name, bytes(32))
-    except CosignatureError as exc:
-        raise InputError(str(exc)) from None
-    keystore = _keystore(keystore_dir)
-    signer = keystore.create(WITNESS_KEY)
-    vkey = cosigner_vkey(name, signer.public)
-    (keystore.path / VKEY_FILE).write_text(vkey + "\n", encoding="utf-8")
+    keystore, _, vkey = create_witness_keys(_keystore(keystore_dir), name)
     click.echo(f"witness {name}: key in {keystore.path / (WITNESS_KEY + '.key')}; give "
                f"{keystore.public_path(WITNESS_KEY)} (or {keystore.path / VKEY_FILE}) to "
                f"verifiers\n{vkey}")
 
 
-def _log_option(value: str) -> tuple[str, Any]:
+def log_key_option(value: str) -> tuple[str, Any]:
+    """``--log ORIGIN=FILE``: the origin and the server.LogKey (PEM or note vkey) trusted
+    for it."""
     from server import LogKey
 
     origin, sep, file = value.rpartition("=")
@@ -146,7 +155,7 @@ def witness_serve(keystore_dir: str, state: str, listen: str, logs: tuple[str, .
                                   f"{keystore.path / (WITNESS_KEY + '.key')}")
     known: dict[str, list[Any]] = {}
     for value in logs:
-        origin, key = _log_option(value)
+        origin, key = log_key_option(value)
         known.setdefault(origin, []).append(key)
     witness = Witness(name, signer, known, state)
     host, port = _listen(listen)
@@ -268,5 +277,6 @@ def witnessed_lines(summary: dict[str, Any] | None) -> list[str]:
     return [head, *(f"note: {problem}" for problem in summary.get("problems", []))]
 
 
-__all__ = ["VerifierTrust", "checkpoint_note", "checkpoint_options", "verifier_options",
-           "verifier_trust", "witness_group", "witnessed_lines"]
+__all__ = ["VerifierTrust", "checkpoint_note", "checkpoint_options", "create_witness_keys",
+           "log_key_option", "verifier_options", "verifier_trust", "witness_group",
+           "witnessed_lines"]

@@ -14,18 +14,21 @@ Layout: one labelled table form every output format renders
     (document, sheets, terminal text); the sheets of each report:
     :func:`supervision_sheets`, :func:`statistics_sheets`, :func:`accountability_sheets`,
     :func:`closure_sheets`, :func:`closure_record_sheets`; :func:`cell_text`,
-    :func:`display_width`; :func:`label` (codes in Chinese or English), :func:`labeller`.
+    :func:`display_width`; :func:`label` (codes in Chinese or English), :func:`labeller`;
+    :func:`code_of` and :func:`code_labels` (a code from its code or label; the pairs for help).
 Files
     :func:`write_csv` (UTF-8 with a byte-order mark, :data:`CSV_ENCODING`), :func:`write_xlsx`.
 """
 
 from projections.accountability import accountability_report, accountability_sheets
 from projections.export import CSV_ENCODING, write_csv, write_xlsx
-from projections.labels import label
-from projections.reports import COMPARE_MODES, statistics, supervision
+from projections.labels import code_labels, code_of, label
+from projections.reports import COMPARE_MODES, organization, statistics, supervision
 from projections.runner import catch_up, rebuild, status
 from projections.sheets import (
     Cell,
+    Page,
+    Ratio,
     Report,
     Sheet,
     cell_text,
@@ -39,9 +42,12 @@ from projections.sheets import (
 from projections.summary import statistics_summary
 
 __all__ = [
-    "COMPARE_MODES", "CSV_ENCODING", "Cell", "Report", "Sheet", "accountability_report",
+    "COMPARE_MODES", "CSV_ENCODING", "Cell", "Page", "Ratio", "Report", "Sheet",
+    "accountability_report",
     "accountability_sheets", "catch_up", "cell_text", "closure_record_sheets", "closure_sheets",
-    "display_width", "label", "labeller", "rebuild", "statistics", "statistics_sheets",
+    "code_labels", "code_of",
+    "display_width", "label", "labeller", "organization", "rebuild", "statistics",
+    "statistics_sheets",
     "statistics_summary", "status", "supervision", "supervision_sheets", "write_csv",
     "write_xlsx",
 ]

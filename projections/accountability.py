@@ -15,6 +15,7 @@ the fact) raise no ``late_entry`` per event; ``migrations`` lists each batch onc
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import replace
 from datetime import date, datetime
 from typing import Any
 
@@ -30,7 +31,7 @@ from .labels import LABELS, label
 from .readmodel import actors, cases_assigned_to, cases_registered_by, names
 from .reports import today
 from .runner import catch_up
-from .sheets import Cell, Sheet
+from .sheets import Cell, Page, Sheet, page
 from .triggers import (
     CODES,
     BadEvent,
@@ -395,21 +396,44 @@ def _count(slot: dict[str, Any], code: str, case: str) -> None:
 # ---- layout -------------------------------------------------------------------------------------
 
 def accountability_sheets(report: dict[str, Any], lang: str = "zh", *,
-                          with_custody: bool = True) -> list[Sheet]:
-    """Triggers, reverse-checks, per actor, per unit, and (for files) the chain of custody."""
+                          with_custody: bool = True, organization: str | None = None,
+                          prepared: date | None = None) -> list[Sheet]:
+    """Triggers, reverse-checks, per actor, per unit, and (for files) the chain of custody;
+    each printed under ``organization`` (the top unit's name) with the as-of line."""
     a = lambda key: label("accountability", key, lang)  # noqa: E731
     actors, units = report.get("actor_names", {}), report.get("unit_names", {})
     scope = f" · {a('unit_filter')} {units.get(report['unit'], report['unit'])}" \
         if report.get("unit") else ""
     title = f"{a('title')}（{a('as_of')} {report['as_of']}）{scope}" if lang == "zh" else \
         f"{a('title')} ({a('as_of')} {report['as_of']}){scope}"
+    sep = "：" if lang == "zh" else ": "
+    meta = [f"{a('as_of')}{sep}{report['as_of']}"]
+    if report.get("unit"):
+        meta.append(f"{a('unit_filter')}{sep}{units.get(report['unit'], report['unit'])}")
+    name = label("print", "accountability", lang)
     sheets = [_trigger_sheet(report, title, lang, actors, units),
               _migration_sheet(report, lang, actors),
               _reverse_check_sheet(report, lang, actors),
               _actor_sheet(report, lang, actors, units), _unit_sheet(report, lang, units)]
     if with_custody:
         sheets.append(_custody_sheet(report, lang, actors))
-    return sheets
+
+    def printed(sheet: Sheet, first: bool) -> Page:
+        heading = name if first else (f"{name}（{sheet.name}）" if lang == "zh" else
+                                      f"{name} ({sheet.name})")
+        return page(report, heading, meta, lang, organization=organization, prepared=prepared)
+
+    return [replace(sheet, page=printed(sheet, n == 0)) for n, sheet in enumerate(sheets)]
+
+
+def _totals_row(rows: list[list[Cell]], first: int, cases: int, total_label: str,
+                lead: int) -> list[Cell]:
+    """合计: every count column summed; the cases column counts distinct cases instead."""
+    out: list[Cell] = [total_label, *([None] * (lead - 1))]
+    out += [sum(v for row in rows if isinstance(v := row[j], int))
+            for j in range(first, len(rows[0]))]
+    out[cases] = None
+    return out
 
 
 def _who(people: Sequence[Mapping[str, Any]], lang: str, actors: Mapping[str, str]) -> str:
@@ -523,8 +547,18 @@ def _actor_sheet(report: dict[str, Any], lang: str, actors: Mapping[str, str],
                      len(slot["cases"]), slot["findings"]])
     headers = [a("actor"), a("unit"), *(label("trigger", c, lang) for c in codes), a("total"),
                a("cases"), a("findings")]
+    totals: frozenset[int] = frozenset()
+    if rows:
+        row = _totals_row(rows, 2, len(headers) - 2, a("total"), 2)
+        row[len(headers) - 2] = _distinct_cases(report["by_actor"].values())
+        rows.append(row)
+        totals = frozenset({len(rows) - 1})
     return Sheet(a("by_actor"), f"{a('title')} · {a('by_actor')}", headers, rows,
-                 frozenset(range(2, len(headers))))
+                 frozenset(range(2, len(headers))), totals=totals)
+
+
+def _distinct_cases(slots: Iterable[Mapping[str, Any]]) -> int:
+    return len({case for slot in slots for case in slot["cases"]})
 
 
 def _unit_sheet(report: dict[str, Any], lang: str, units: Mapping[str, str]) -> Sheet:
@@ -535,8 +569,14 @@ def _unit_sheet(report: dict[str, Any], lang: str, units: Mapping[str, str]) -> 
          *(slot["triggers"].get(c, 0) for c in codes), slot["total"], len(slot["cases"])]
         for unit, slot in report["by_unit"].items()]
     headers = [a("unit"), *(label("trigger", c, lang) for c in codes), a("total"), a("cases")]
+    totals: frozenset[int] = frozenset()
+    if rows:
+        row = _totals_row(rows, 1, len(headers) - 1, a("total"), 1)
+        row[len(headers) - 1] = _distinct_cases(report["by_unit"].values())
+        rows.append(row)
+        totals = frozenset({len(rows) - 1})
     return Sheet(a("by_unit"), f"{a('title')} · {a('by_unit')}", headers, rows,
-                 frozenset(range(1, len(headers))))
+                 frozenset(range(1, len(headers))), totals=totals)
 
 
 def _custody_sheet(report: dict[str, Any], lang: str, actors: Mapping[str, str]) -> Sheet:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 LABELS: dict[str, dict[str, tuple[str, str]]] = {
     "action": {
         "init": ("初始化", "initialize"), "unit.add": ("新增单位", "add unit"),
@@ -295,4 +297,42 @@ LABELS["accountability"] = {
     "business_to": ("业务时间至", "business time to"),
     "recorded_from": ("记录时间自", "recorded from"), "recorded_to": ("记录时间至", "recorded to"),
     "no_migrations": ("无迁移补录批次", "no migration batch"),
+}
+
+
+# ---- lookups: a code from its code or label (input that fits habits, issue 17) ---------------
+
+def code_of(kind: str, text: str, codes: Iterable[str] | None = None) -> str | None:
+    """The code of ``kind`` that ``text`` names, as the code itself or its Chinese or English
+    label (``户口问题`` → ``household_registration``); None if it names none. ``codes`` limits
+    the answer to the codes an option allows (``decision`` labels serve two code lists)."""
+    allowed = set(codes) if codes is not None else set(LABELS.get(kind, {}))
+    wanted = text.strip()
+    if wanted in allowed:
+        return wanted
+    for code, (zh, en) in LABELS.get(kind, {}).items():
+        if code in allowed and (wanted == zh or wanted.casefold() == en.casefold()):
+            return code
+    return None
+
+
+def code_labels(kind: str, codes: Iterable[str] | None = None,
+                lang: str = "zh") -> list[tuple[str, str]]:
+    """(code, label) pairs of ``kind`` (limited to ``codes``, in their order), for help texts."""
+    order = list(codes) if codes is not None else list(LABELS.get(kind, {}))
+    return [(code, label(kind, code, lang)) for code in order]
+
+
+# ---- printed reports (issue 17): headings, meta and sign-off lines, page footer -----------------
+
+LABELS["print"] = {
+    "supervision": ("信访督办台账", "Petition supervision ledger"),
+    "statistics": ("信访工作统计", "Petition statistics"),
+    "grid": ("信访统计表", "Statistics table"),
+    "accountability": ("信访倒查报告", "Petition accountability report"),
+    "closures": ("三签结案记录", "Closure records"),
+    "unit": ("制表单位", "Unit"), "as_of_now": ("截至", "As of"),
+    "prepared_by": ("制表人", "Prepared by"), "reviewed_by": ("审核人", "Reviewed by"),
+    "prepared_on": ("制表日期", "Date"),
+    "footer": ("第 &P 页 共 &N 页", "Page &P of &N"),
 }

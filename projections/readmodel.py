@@ -337,6 +337,11 @@ def actors(store: Store) -> list[ActorRow]:
     return [ACTORS.decode(values) for values in store.query(ACTORS.select(store))]
 
 
+def units(store: Store) -> list[UnitRow]:
+    """Every unit row (name and parent)."""
+    return [UNITS.decode(values) for values in store.query(UNITS.select(store))]
+
+
 def names(store: Store) -> tuple[dict[str, str], dict[str, str]]:
     """Display names: ({unit: name}, {actor: name})."""
     units = dict(store.query(f"SELECT unit, name FROM {store.t(UNITS.name)}"))

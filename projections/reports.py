@@ -22,6 +22,7 @@ from .asof import as_of_rows
 from .events import Day, ledger_policy
 from .fold import CaseRow
 from .readmodel import cases_registered, names, supervised_cases
+from .readmodel import units as unit_rows
 from .runner import catch_up
 
 UNASSIGNED = "unassigned"
@@ -37,8 +38,24 @@ def today() -> date:
 
 
 def share(part: int, whole: int) -> float | None:
-    """A ratio rounded to 4 places (0.907 = 90.7%); None when there is nothing to divide by."""
-    return round(part / whole, 4) if whole else None
+    """The ratio unrounded (0.7894736842105263 = 15/19); None when there is nothing to divide
+    by. Displays round once, from the counts (``ratio``), never from a rounded value (issue 17:
+    15/19 rounded to 0.7895 and again to 79.0%)."""
+    return part / whole if whole else None
+
+
+def ratio(part: int, whole: int) -> dict[str, Any]:
+    """An exact ratio for JSON: the counts behind it and its unrounded value."""
+    return {"numerator": part, "denominator": whole, "value": share(part, whole)}
+
+
+def organization(store: Store) -> dict[str, str] | None:
+    """The top unit of the directory (the one without a parent, e.g. XX市公安局), whose name
+    heads a printed report; None in a ledger without units. Catches the read model up (a
+    no-op after the report's own catch-up)."""
+    catch_up(store)
+    roots = sorted((u.unit, u.name) for u in unit_rows(store) if not u.parent)
+    return {"unit": roots[0][0], "name": roots[0][1]} if roots else None
 
 
 # ---- supervision ledger -----------------------------------------------------------------------
@@ -53,7 +70,9 @@ def supervision(store: Store, as_of: date | None = None, *, date_from: date | No
     catch_up(store)
     rows = as_of_rows(store, supervised_cases(store), as_of, ledger_policy(store))
     units, actors = names(store)
-    return supervision_report(rows, as_of, units, actors, date_from=date_from, date_to=date_to)
+    report = supervision_report(rows, as_of, units, actors, date_from=date_from,
+                                date_to=date_to)
+    return {**report, "organization": organization(store)}
 
 
 def supervision_report(rows: Iterable[CaseRow], as_of: date, units: dict[str, str],
@@ -149,7 +168,7 @@ def statistics(store: Store, date_from: date, date_to: date, as_of: date | None 
     prev_from, prev_to = comparison_period(date_from, date_to, compare)
     previous = figures(prev_from, prev_to, prev_to + (as_of - date_to))
     return {**current, "compare": compare, "previous": previous,
-            "change": change(current, previous)}
+            "change": change(current, previous), "organization": organization(store)}
 
 
 def statistics_figures(rows: Sequence[CaseRow], date_from: date, date_to: date, as_of: date,
@@ -203,21 +222,29 @@ def statistics_figures(rows: Sequence[CaseRow], date_from: date, date_to: date, 
         "packaged": len(packaged), "packaged_closed": closed(packaged),
         "packaged_desisted": desisted(packaged),
         "desisted": desisted(rows),
-        "by_unit": {unit: _unit_figures(by_unit[unit])
+        # the counts behind every ratio above, for exact figures (issue 17)
+        "ratios": {"repeat_share": ratio(len(repeat), total),
+                   "reply_rate": ratio(len(closed_replied), len(accepted)),
+                   "supervised_share": ratio(len(supervised), total),
+                   "supervised_close_rate": ratio(closed(supervised), len(supervised))},
+        "by_unit": {unit: _unit_figures(by_unit[unit], categories)
                     for unit in sorted(by_unit, key=_unit_order)},
         "unit_names": {u: (units or {})[u] for u in sorted(by_unit) if u in (units or {})},
     }
 
 
-def _unit_figures(rows: Sequence[CaseRow]) -> dict[str, Any]:
+def _unit_figures(rows: Sequence[CaseRow], categories: Sequence[str]) -> dict[str, Any]:
     accepted = [r for r in rows if r.decision == "accepted"]
     replied = sum(1 for r in accepted if r.closed and r.replied_on is not None)
     reception = [r for r in rows if r.reception_day]
     return {
         "cases": len(rows), "persons": sum(r.persons for r in rows),
         "by_channel": _tally(rows, "channel", CHANNELS),
+        "by_source": _tally(rows, "source", SOURCES),
+        "by_category": _tally(rows, "category", categories),
         "accepted": len(accepted), "closed_replied": replied,
         "reply_rate": share(replied, len(accepted)),
+        "ratios": {"reply_rate": ratio(replied, len(accepted))},
         "supervised": sum(1 for r in rows if r.supervised_on is not None),
         "reception_day": {"cases": len(reception),
                           "persons": sum(r.persons for r in reception)},
@@ -252,14 +279,15 @@ def days_between(first: Day, second: Day) -> int:
 
 # ---- comparison ----------------------------------------------------------------------------------
 
-NOT_COMPARED = ("period", "as_of", "unit_names")
+NOT_COMPARED = ("period", "as_of", "unit_names", "ratios", "organization")
 
 
 def change(current: dict[str, Any], previous: dict[str, Any]) -> dict[str, Any]:
     """The change of every figure against the comparison period, shaped like the figures.
 
     Counts give ``{"previous", "delta", "pct"}`` (pct in percent, 1 place; None from zero);
-    ratios (``*_rate``, ``*_share``) give ``{"previous", "delta"}`` with delta in ratio units.
+    ratios (``*_rate``, ``*_share``) give ``{"previous", "delta"}`` with delta in ratio units,
+    unrounded (a display rounds it once).
     """
     out: dict[str, Any] = {}
     for key, value in current.items():
@@ -269,8 +297,7 @@ def change(current: dict[str, Any], previous: dict[str, Any]) -> dict[str, Any]:
         if isinstance(value, dict):
             out[key] = change(value, before if isinstance(before, dict) else {})
         elif key.endswith(("_rate", "_share")):
-            delta = round(value - before, 4) if value is not None and before is not None \
-                else None
+            delta = value - before if value is not None and before is not None else None
             out[key] = {"previous": before, "delta": delta}
         elif isinstance(value, int) and not isinstance(value, bool):
             base = before if isinstance(before, int) else 0

@@ -7,6 +7,9 @@ The public API of this package (``cli/`` imports only from here):
   :class:`SignForm`, :class:`ReviewLevel`, :class:`ReviewDecision`, :class:`Role`;
 * :data:`ACTION_MODELS` (action → model; :data:`CASE_ACTIONS`, :data:`DIRECTORY_ACTIONS`),
   :func:`parse_data` (validated, normalised data), :func:`data_problem` (why data is invalid);
+* input in people's terms: :func:`local_time` / :func:`local_times` (no offset = Beijing time,
+  a date alone = 00:00), :func:`plain_errors` and :func:`field_name` (pydantic's errors as
+  plain sentences per field);
 * :class:`ImportLine` and :func:`import_line_schema` (the JSON Schema ``xinfang schema`` prints).
 """
 
@@ -27,12 +30,17 @@ from schemas.actions import (
     Source,
     SupervisionForm,
     data_problem,
+    field_name,
     import_line_schema,
+    local_time,
+    local_times,
     parse_data,
+    plain_errors,
 )
 
 __all__ = [
     "ACTION_MODELS", "CASE_ACTIONS", "DIRECTORY_ACTIONS", "Channel", "Decision", "ImportLine",
     "Opinion", "Outcome", "Resolution", "ReviewDecision", "ReviewLevel", "Role", "SignForm",
-    "Source", "SupervisionForm", "data_problem", "import_line_schema", "parse_data",
+    "Source", "SupervisionForm", "data_problem", "field_name", "import_line_schema", "local_time",
+    "local_times", "parse_data", "plain_errors",
 ]

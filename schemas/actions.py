@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import date, datetime
+from datetime import date, datetime, timedelta, timezone
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args, get_origin
 
 from pydantic import (
     AfterValidator,
@@ -29,12 +29,16 @@ from pydantic import (
 
 from schemas.bounds import MAX_INT, date_problem, time_problem
 
-Id = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
-CaseNo = Annotated[str, StringConstraints(pattern=r"^XF-\d{4}-\d{6}$")]
-Sha256Hex = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+CASE_NO_TEXT = r"^XF-\d{4}-\d{6}$"
+SHA256_PATTERN = r"^[0-9a-f]{64}$"
+CODE_PATTERN = r"^[a-z][a-z0-9_]{0,63}$"
+Id = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
+CaseNo = Annotated[str, StringConstraints(pattern=CASE_NO_TEXT)]
+Sha256Hex = Annotated[str, StringConstraints(pattern=SHA256_PATTERN)]
 Text = Annotated[str, StringConstraints(min_length=1, max_length=4000, strip_whitespace=True)]
 ShortText = Annotated[str, StringConstraints(min_length=1, max_length=500, strip_whitespace=True)]
-Code = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
+Code = Annotated[str, StringConstraints(pattern=CODE_PATTERN)]
 CASE_NO_PATTERN = re.compile(r"^XF-(\d{4})-(\d{6})$")
 PUBLIC_KEY_PATTERN = re.compile(r"^[0-9a-f]{64}$")   # raw Ed25519 public key, lowercase hex
 
@@ -51,6 +55,29 @@ def _bounded_date(day: date) -> date:
     if problem is not None:
         raise ValueError(problem)
     return day
+
+
+#: The business time zone (cli.md: "times without an offset mean Asia/Shanghai"); the same
+#: fixed +08:00 offset as ``ledger.SHANGHAI`` (schemas imports nothing of ledger).
+SHANGHAI = timezone(timedelta(hours=8), "Asia/Shanghai")
+_DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def local_time(value: Any) -> Any:
+    """A time as people write it, made explicit: ``2025-12-26 10:00`` is Beijing time and a
+    date alone is 00:00 that day (cli.md). Anything else is left for pydantic to judge."""
+    if isinstance(value, str):
+        text = value.strip()
+        if _DATE_ONLY.match(text):
+            text += "T00:00:00"
+        try:
+            moment = datetime.fromisoformat(text)
+        except ValueError:
+            return value
+        return moment if moment.tzinfo is not None else moment.replace(tzinfo=SHANGHAI)
+    if isinstance(value, datetime) and value.tzinfo is None:
+        return value.replace(tzinfo=SHANGHAI)
+    return value
 
 
 # Times and dates within schemas/bounds.py, so deadline arithmetic on them cannot overflow.
@@ -367,8 +394,27 @@ def parse_data(action: str, data: dict[str, Any]) -> dict[str, Any]:
 
     For writers: lax, so typed CLI options and JSON import lines are accepted as users give
     them; what is signed is always the canonical form this returns."""
-    model = ACTION_MODELS[action].model_validate(data)
-    return model.model_dump(mode="json", exclude_none=True)
+    model = ACTION_MODELS[action]
+    return model.model_validate(local_times(model, data)).model_dump(mode="json",
+                                                                      exclude_none=True)
+
+
+def local_times(model: type[BaseModel], data: Any) -> Any:
+    """``data`` with the model's time fields normalized by :func:`local_time`: writers only
+    (parse_data, the importer), before validation, so what is signed always carries an
+    explicit offset. Verifiers never call this: stored bytes are judged exactly as before."""
+    if not isinstance(data, dict):
+        return data
+    fields = [name for name, info in model.model_fields.items() if _is_time(info.annotation)]
+    return {key: (local_time(value) if key in fields else value) for key, value in data.items()}
+
+
+def _is_time(annotation: Any) -> bool:
+    if annotation is datetime:
+        return True
+    if get_origin(annotation) is Annotated:
+        return _is_time(get_args(annotation)[0])
+    return any(_is_time(arg) for arg in get_args(annotation))
 
 
 def data_problem(action: str, data: Any) -> str | None:
@@ -409,6 +455,73 @@ def _first_error(exc: Exception) -> str:
         message = str(first.get("msg", "invalid"))
         return f"{where}: {message}"[:200] if where else message[:200]
     return str(exc)[:200]
+
+
+_TIME_EXAMPLE = ("write e.g. 2025-03-02 09:30 (Beijing time), 2025-03-02, or "
+                 "2025-03-02T09:30:00+08:00")
+_PATTERN_SENTENCES = {
+    ID_PATTERN: "must be an id of letters, digits, '.', '_' or '-' "
+                                "(up to 64, e.g. officer-07)",
+    CODE_PATTERN: "must be a code in lowercase letters, digits and '_' "
+                                  "(e.g. household_registration)",
+    CASE_NO_TEXT: "must be a case number like XF-2025-000001",
+    SHA256_PATTERN: "must be a SHA-256: 64 lowercase hex digits",
+}
+
+
+def plain_errors(exc: ValidationError) -> list[tuple[tuple[str | int, ...], str]]:
+    """Each of pydantic's errors as (field path, a plain sentence), for messages that name the
+    option or import field in the user's terms instead of pydantic's wording (issue 17)."""
+    found = []
+    for error in exc.errors():
+        kind = error.get("type", "")
+        ctx = error.get("ctx") or {}
+        msg = str(error.get("msg", "invalid"))
+        if kind == "missing":
+            sentence = "is required"
+        elif kind == "extra_forbidden":
+            sentence = "is not a field of this action (`xinfang schema` lists the fields)"
+        elif kind == "string_pattern_mismatch":
+            sentence = _PATTERN_SENTENCES.get(str(ctx.get("pattern")), "has the wrong form")
+        elif kind in ("enum", "literal_error"):
+            sentence = f"must be one of {ctx.get('expected', '')}"
+        elif kind.startswith("datetime") or kind.startswith("timezone"):
+            sentence = f"is not a time; {_TIME_EXAMPLE}"
+        elif kind.startswith("date"):
+            sentence = "is not a date; write YYYY-MM-DD, e.g. 2025-12-31"
+        elif kind.startswith("int") or kind == "float_parsing":
+            sentence = "must be a whole number"
+        elif kind.startswith("bool"):
+            sentence = "must be true or false"
+        elif kind in ("greater_than_equal", "greater_than"):
+            sentence = f"must be at least {ctx.get('ge', ctx.get('gt'))}"
+        elif kind in ("less_than_equal", "less_than"):
+            sentence = f"must be at most {ctx.get('le', ctx.get('lt'))}"
+        elif kind == "string_too_short":
+            sentence = "must not be empty"
+        elif kind == "string_too_long":
+            sentence = f"is too long (at most {ctx.get('max_length')} characters)"
+        elif kind == "too_short":
+            sentence = f"needs at least {ctx.get('min_length')} item(s)"
+        elif kind == "too_long":
+            sentence = f"holds too many items (at most {ctx.get('max_length')})"
+        elif kind in ("string_type", "list_type", "dict_type", "model_type"):
+            wanted = {"string_type": "text", "list_type": "a list"}.get(kind, "a JSON object")
+            sentence = f"must be {wanted}"
+        elif kind in ("value_error", "assertion_error"):
+            sentence = msg.removeprefix("Value error, ").removeprefix("Assertion failed, ")
+        else:
+            sentence = msg
+        found.append((tuple(error.get("loc", ())), sentence))
+    return found
+
+
+def field_name(loc: tuple[str | int, ...]) -> str:
+    """``("evidence", 0, "hash")`` as people read it: ``evidence[1].hash``."""
+    text = ""
+    for part in loc:
+        text += f"[{part + 1}]" if isinstance(part, int) else (f".{part}" if text else part)
+    return text
 
 
 def json_identical(a: Any, b: Any) -> bool:

@@ -29,7 +29,7 @@ from projections.accountability import accountability_report, accountability_she
 from projections.export import write_csv, write_xlsx
 from projections.triggers import CODES, detail_text
 from tests.conftest import scratch_ledger_url
-from tests.readback import csv_blocks
+from tests.readback import csv_blocks, printed
 from tests.tamper import forge
 from tests.world import World, build_world, t
 
@@ -577,6 +577,8 @@ def test_csv_and_xlsx_read_back(office: Office, tmp_path: Path) -> None:
     assert actors[1][:2] == ["责任人", "单位"] and actors[1][-3:] == ["合计", "案件数", "倒查认定"]
     assert actors[2][0] == "张三 (officer-07)" and actors[2][-3:] == ["7", "6", "1"]
     assert units[2][0] == "XX市公安局" and units[2][-2:] == ["8", "8"]
+    assert actors[-1][0] == "合计" and units[-1][0] == "合计"     # totals rows (issue 17)
+    assert int(actors[-1][-3]) == sum(int(r[-3]) for r in actors[2:-1])
     assert custody[2][:3] == [office.case["late_acc"], "#1", "登记"]
 
     path = tmp_path / "倒查.xlsx"
@@ -585,8 +587,7 @@ def test_csv_and_xlsx_read_back(office: Office, tmp_path: Path) -> None:
     assert book.sheetnames == ["Reverse-check triggers", "Migration batches", "Reverse-checks",
                                "By responsible actor", "By responsible unit", "Chain of custody"]
     ws = book["Reverse-check triggers"]
-    row = next(r for r in ws.iter_rows(min_row=3, values_only=True)
-               if r[0] == x and r[1] == "late reply")
+    row = next(r for r in printed(ws).rows if r[0] == x and r[1] == "late reply")
     assert row[2:5] == (datetime(2025, 3, 25), datetime(2025, 3, 22), 3)
     assert row[5] == "张三 (handler), 所长丙 (unit leader)"
 

@@ -432,9 +432,11 @@ def test_cli_export_and_verify_bundle(world: World, tmp_path: Path) -> None:
     bundle = json.loads(target.read_text(encoding="utf-8"))
     bundle["events"].remove(find(bundle, case, 4))
     target.write_bytes(bundle_bytes(bundle))
-    bad = runner.invoke(cli, ["verify-bundle", str(target), *keys])
+    bad = runner.invoke(cli, ["verify-bundle", str(target), *keys, "--lang", "en"])
     assert bad.exit_code == 1
     assert f"first bad event: {case}#5" in bad.output
+    zh = runner.invoke(cli, ["verify-bundle", str(target), *keys])   # Chinese by default
+    assert zh.exit_code == 1 and f"首个异常事件：{case}#5" in zh.output
 
 
 def test_cli_export_all_closed_to_stdout(world: World) -> None:

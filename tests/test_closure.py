@@ -400,20 +400,20 @@ def test_cli_report_closures_text_csv_xlsx(world: World, tmp_path: Any) -> None:
     good = world.closed_case()
     bad = replied_case(world)
     close(world, bad, override="领导批示")
-    zh = run(world, "report", "closures")
-    assert zh.exit_code == 0 and "三签结论" in zh.output and "未经三签强行办结" in zh.output
+    zh = run(world, "report", "closures")   # an invalid closure: exit 1 (cli.md)
+    assert zh.exit_code == 1 and "三签结论" in zh.output and "未经三签强行办结" in zh.output
     en = run(world, "report", "closures", "--lang", "en")
-    assert en.exit_code == 0 and "closed by override" in en.output and "INVALID" in en.output
+    assert en.exit_code == 1 and "closed by override" in en.output and "INVALID" in en.output
     target = tmp_path / "closures.csv"
     assert run(world, "report", "closures", "--format", "csv", "--out", str(target)
-               ).exit_code == 0
+               ).exit_code == 1
     rows = list(csv.reader(target.read_text(encoding="utf-8-sig").splitlines()))
     # The layout of every report's CSV: title, header, one row per case, then the notes.
     assert rows[0] == ["三签结案记录"] and rows[1][0] == "案件编号"
     assert [r[0] for r in rows[2:] if r[0].startswith("XF-")] == sorted([good, bad])
     xlsx = tmp_path / "closures.xlsx"
     assert run(world, "report", "closures", "--format", "xlsx", "--out", str(xlsx)
-               ).exit_code == 0
+               ).exit_code == 1   # the file is written all the same
     assert xlsx.read_bytes()[:2] == b"PK"
     assert run(world, "report", "closures", "--format", "xlsx").exit_code == 2
 

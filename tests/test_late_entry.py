@@ -188,7 +188,8 @@ def test_the_same_import_as_a_migration_is_one_batch(world: World, tmp_path: Pat
     path = tmp_path / "paper.jsonl"
     path.write_text("".join(json.dumps(line, ensure_ascii=False) + "\n"
                             for line in import_lines()), encoding="utf-8")
-    args = ["import", str(path), *(["--migration", migration] if migration else [])]
+    args = ["import", str(path), "--lang", "en",
+            *(["--migration", migration] if migration else [])]
     result = invoke(world, *args)
     assert result.exit_code == 0, result.output
     assert "imported 2 of 2 lines" in result.output
@@ -267,7 +268,7 @@ def test_an_empty_import_is_nothing_to_import(world: World, tmp_path: Path,
     path = tmp_path / "empty.jsonl"
     path.write_text(content, encoding="utf-8")
     leaves = world.ledger.store.leaf_count()
-    result = invoke(world, "import", str(path))
+    result = invoke(world, "import", str(path), "--lang", "en")
     assert result.exit_code == 0, result.output
     assert "nothing to import" in result.output and "Traceback" not in result.output
     as_json = invoke(world, "import", str(path), "--format", "json", "--migration", "paper")

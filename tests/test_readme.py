@@ -6,6 +6,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -48,3 +49,42 @@ def test_readme_commands_work_from_scratch(tmp_path: Path) -> None:
                             text=True, timeout=900)
     assert second.returncode == 0, second.stdout[-2000:] + second.stderr[-2000:]
     assert re.search(r"\d+ passed", second.stdout)
+
+
+# ---- the "Using it" block, line by line on a fresh ledger (issue 17) ---------------------------
+
+EXIT = re.compile(r"exit (\d)")
+
+
+def using_it_commands() -> list[tuple[str, int]]:
+    """The README's "Using it" commands, continuation lines joined, each with the exit code
+    its comment documents (``# refused (exit 2)``), else 0."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text[text.index("## Using it"):]
+    block = re.search(r"```sh\n(.*?)```", section, re.S)
+    assert block, "the Using it section must hold a sh block"
+    commands = []
+    for line in block.group(1).replace("\\\n", " ").splitlines():
+        if line.strip():
+            documented = EXIT.search(line.partition("#")[2])
+            commands.append((line.strip(), int(documented.group(1)) if documented else 0))
+    return commands
+
+
+def test_using_it_block_runs_as_written(tmp_path: Path) -> None:
+    entry = Path(sys.executable).with_name("xinfang")
+    assert entry.exists(), "the xinfang entry point is installed next to the interpreter"
+    shutil.copytree(ROOT / "docs" / "examples", tmp_path / "docs" / "examples")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("XINFANG_")}
+    env["HOME"] = str(tmp_path / "home")   # the default keystore ~/.xinfang/keys
+    commands = using_it_commands()
+    assert commands[0][0].startswith("xinfang init") and len(commands) >= 20
+    for command, expected in commands:
+        assert command.startswith("xinfang "), command
+        run = subprocess.run(f"{entry}{command[len('xinfang'):]}", shell=True, cwd=tmp_path,
+                             env=env, capture_output=True, text=True, timeout=300)
+        assert run.returncode == expected, (command, run.stdout[-1500:], run.stderr[-1500:])
+        assert "Traceback" not in run.stderr, command
+    # What the block promises, checked: files written, the bundle shown as a history.
+    assert (tmp_path / "xinfang.db").exists() and (tmp_path / "stats.xlsx").exists()
+    assert (tmp_path / "cp.txt").read_text(encoding="utf-8").startswith("xx-city-psb.example")

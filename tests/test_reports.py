@@ -28,7 +28,7 @@ from projections.reports import (
 )
 from projections.sheets import statistics_sheets, supervision_sheets
 from tests.conftest import scratch_ledger_url
-from tests.readback import csv_blocks
+from tests.readback import csv_blocks, printed
 from tests.world import World, build_world, t
 
 DOC = "cd" * 32
@@ -283,12 +283,29 @@ def zeros(codes: tuple[str, ...], **counts: int) -> dict[str, int]:
     return {code: counts.get(code, 0) for code in codes}
 
 
+def ratio(part: int, whole: int) -> dict[str, Any]:
+    """An exact ratio as the JSON carries it (issue 17): the counts and the unrounded value."""
+    return {"numerator": part, "denominator": whole, "value": part / whole if whole else None}
+
+
 def unit(cases: int, persons: int, accepted: int, replied: int, rate: float | None,
          supervised: int, reception: tuple[int, int], **channels: int) -> dict[str, Any]:
     return {"cases": cases, "persons": persons, "by_channel": zeros(CHANNELS, **channels),
             "accepted": accepted, "closed_replied": replied, "reply_rate": rate,
+            "ratios": {"reply_rate": ratio(replied, accepted)},
             "supervised": supervised,
             "reception_day": {"cases": reception[0], "persons": reception[1]}}
+
+
+def without_grid(figures: dict[str, Any]) -> dict[str, Any]:
+    """The figures with each unit's source and category counts (the grid's) taken out, after
+    checking that they add up to the period's."""
+    units = figures["by_unit"].values()
+    for key in ("by_source", "by_category"):
+        assert {code: sum(u[key][code] for u in units) for code in figures[key]} == figures[key]
+    return {**figures, "by_unit": {unit: {k: v for k, v in f.items()
+                                          if k not in ("by_source", "by_category")}
+                                   for unit, f in figures["by_unit"].items()}}
 
 
 Q1_FIGURES: dict[str, Any] = {
@@ -316,6 +333,8 @@ Q1_FIGURES: dict[str, Any] = {
     "supervised_by_authority": zeros(SOURCES, congress=2, political_legal_committee=1,
                                      higher_police=1, self_initiated=1),
     "packaged": 1, "packaged_closed": 1, "packaged_desisted": 1, "desisted": 1,   # B
+    "ratios": {"repeat_share": ratio(1, 8), "reply_rate": ratio(3, 6),
+               "supervised_share": ratio(5, 8), "supervised_close_rate": ratio(2, 5)},
     "by_unit": {
         "county-01": unit(2, 4, 2, 1, 0.5, 2, (0, 0), letter=1, visit=1),        # B H
         "station-03": unit(4, 5, 4, 2, 0.5, 3, (2, 3), letter=2, visit=1, call=1),  # A C D G
@@ -335,14 +354,16 @@ Q4_2024_FIGURES: dict[str, Any] = {
     "repeat": 1, "repeat_closed": 0, "repeat_share": 0.2,   # P5 names P1
     "group": {"batches": 0, "persons": 0},
     "accepted": 3, "not_accepted": 2, "undecided": 0,   # P3 not accepted, P5 not re-accepted
-    "closed_replied": 1, "in_handling": 2, "reply_rate": 0.3333,
+    "closed_replied": 1, "in_handling": 2, "reply_rate": 1 / 3,
     "reception_day": {"cases": 0, "persons": 0, "repeat": 0, "answered_on_spot": 0,
                       "deadline_reply": 0, "closed": 0, "by_category": zeros(CATEGORIES)},
     "supervised": 0, "supervised_share": 0.0, "supervised_closed": 0,
     "supervised_close_rate": None, "supervised_by_authority": zeros(SOURCES),
     "packaged": 0, "packaged_closed": 0, "packaged_desisted": 0, "desisted": 0,
+    "ratios": {"repeat_share": ratio(1, 5), "reply_rate": ratio(1, 3),
+               "supervised_share": ratio(0, 5), "supervised_close_rate": ratio(0, 0)},
     "by_unit": {
-        "station-03": unit(3, 3, 3, 1, 0.3333, 0, (0, 0), letter=2, visit=1),   # P1 P2 P4
+        "station-03": unit(3, 3, 3, 1, 1 / 3, 0, (0, 0), letter=2, visit=1),   # P1 P2 P4
         "unassigned": unit(2, 2, 0, 0, None, 0, (0, 0), letter=2),              # P3 P5
     },
     "unit_names": {"station-03": "城关派出所"},
@@ -351,10 +372,12 @@ Q4_2024_FIGURES: dict[str, Any] = {
 
 def test_statistics_every_figure(office: Office) -> None:
     report = statistics(office.store, *Q1, AS_OF)
-    figures = {k: v for k, v in report.items() if k not in ("previous", "change", "compare")}
-    assert figures == Q1_FIGURES
+    figures = {k: v for k, v in report.items()
+               if k not in ("previous", "change", "compare", "organization")}
+    assert without_grid(figures) == Q1_FIGURES
     assert report["compare"] == "previous"
-    assert report["previous"] == Q4_2024_FIGURES
+    assert report["organization"] == {"unit": "city", "name": "XX市公安局"}
+    assert without_grid(report["previous"]) == Q4_2024_FIGURES
 
 
 def test_statistics_change_against_the_previous_period(office: Office) -> None:
@@ -366,20 +389,20 @@ def test_statistics_change_against_the_previous_period(office: Office) -> None:
     assert moved["closed_replied"] == {"previous": 1, "delta": 2, "pct": 200.0}
     assert moved["repeat"] == {"previous": 1, "delta": 0, "pct": 0.0}
     assert moved["supervised"] == {"previous": 0, "delta": 5, "pct": None}
-    assert moved["reply_rate"] == {"previous": 0.3333, "delta": 0.1667}
-    assert moved["repeat_share"] == {"previous": 0.2, "delta": -0.075}
+    assert moved["reply_rate"] == {"previous": 1 / 3, "delta": 0.5 - 1 / 3}
+    assert moved["repeat_share"] == {"previous": 0.2, "delta": 0.125 - 0.2}
     assert moved["supervised_close_rate"] == {"previous": None, "delta": None}
     assert moved["by_channel"]["letter"] == {"previous": 4, "delta": -1, "pct": -25.0}
     assert moved["group"]["batches"] == {"previous": 0, "delta": 2, "pct": None}
     assert moved["by_unit"]["station-03"]["cases"] == {"previous": 3, "delta": 1, "pct": 33.3}
-    assert "period" not in moved and "unit_names" not in moved
+    assert "period" not in moved and "unit_names" not in moved and "ratios" not in moved
 
 
 def test_statistics_judged_at_another_date_and_compared_with_a_year_before(
         office: Office) -> None:
     report = statistics(office.store, *Q1, date(2025, 5, 10), compare="year")
     assert (report["closed_replied"], report["reply_rate"], report["supervised_closed"],
-            report["supervised_close_rate"], report["in_handling"]) == (4, 0.6667, 3, 0.6, 2)
+            report["supervised_close_rate"], report["in_handling"]) == (4, 4 / 6, 3, 0.6, 2)
     assert report["previous"]["period"] == {"from": "2024-01-01", "to": "2024-03-31"}
     assert report["previous"]["total"] == 0 and report["change"]["total"]["pct"] is None
     december = statistics(office.store, date(2024, 12, 1), date(2024, 12, 31), AS_OF)
@@ -435,13 +458,16 @@ def test_supervision_csv_and_xlsx_read_back(office: Office, tmp_path: Path) -> N
     book = openpyxl.load_workbook(path)
     assert book.sheetnames == ["督办台账", "按承办单位"]
     ws = book["督办台账"]
-    assert ws["A1"].value == "督办台账（截至 2025-04-30）" and ws["A2"].value == "案件编号"
-    assert [cell.value for cell in ws[5]][:4] == [c["D"], "上级公安机关转办",
-                                                  datetime(2025, 2, 12), None]
-    assert ws["P5"].value == 60 and ws["N5"].value is None
-    assert ws["A5"].fill.fgColor.rgb.endswith("FFC7CE")      # overdue rows highlighted
-    assert not ws["A3"].fill.fgColor.rgb.endswith("FFC7CE")  # A closed on time
-    assert [cell.value for cell in book["按承办单位"][6]] == ["合计", 6, 2, 1, 4]
+    sheet = printed(ws)
+    assert sheet.heading == "XX市公安局信访督办台账"
+    assert sheet.meta == ["制表单位：XX市公安局", "截至：2025-04-30"]
+    assert sheet.headers[-1][0] == "案件编号"
+    n = sheet.first_row
+    assert list(sheet.rows[2][:4]) == [c["D"], "上级公安机关转办", datetime(2025, 2, 12), None]
+    assert ws[f"P{n + 2}"].value == 60 and ws[f"N{n + 2}"].value is None
+    assert ws[f"A{n + 2}"].fill.fgColor.rgb.endswith("FFC7CE")      # overdue rows highlighted
+    assert not ws[f"A{n}"].fill.fgColor.rgb.endswith("FFC7CE")      # A closed on time
+    assert list(printed(book["按承办单位"]).rows[-1]) == ["合计", 6, 2, 1, 4]
 
 
 def test_statistics_csv_and_xlsx_read_back(office: Office, tmp_path: Path) -> None:
@@ -450,7 +476,9 @@ def test_statistics_csv_and_xlsx_read_back(office: Office, tmp_path: Path) -> No
     report = statistics(office.store, *Q1, AS_OF)
     buffer = io.StringIO()
     write_csv(statistics_sheets(report), buffer)
-    figures, units = csv_blocks(buffer.getvalue())
+    figures, grid, units = csv_blocks(buffer.getvalue())
+    assert grid[1][:4] == ["承办单位", "合计", "来信", "来访"]
+    assert grid[-1][:2] == ["合计", "8"]
     assert figures[0] == ["信访工作统计 2025-01-01 至 2025-03-31（截至 2025-04-30）"]
     assert figures[1] == ["指标", "本期", "对比期", "增减", "增减幅度"]
     by_label = {row[0]: row[1:] for row in figures[2:]}
@@ -465,15 +493,18 @@ def test_statistics_csv_and_xlsx_read_back(office: Office, tmp_path: Path) -> No
     assert units[1][:3] == ["承办单位", "信访件", "信访人次"]
     assert units[2] == ["XX县公安局", "2", "4", "1", "1", "0", "0", "0", "0", "2", "1", "50.0%",
                         "2", "0", "0"]
+    assert units[-1] == ["合计", "8", "11", "3", "2", "1", "1", "0", "1", "6", "3", "50.0%",
+                         "5", "2", "3"]
 
     path = tmp_path / "stats.xlsx"
     write_xlsx(statistics_sheets(report, "en"), path)
     book = openpyxl.load_workbook(path)
     ws = book["Petition statistics"]
-    rows = {row[0].value: row for row in ws.iter_rows(min_row=3) if row[0].value}
+    first = printed(ws).first_row
+    rows = {row[0].value: row for row in ws.iter_rows(min_row=first) if row[0].value}
     assert [cell.value for cell in rows["petitions"][1:5]] == [8, 5, 3, 0.6]
     rate = rows["reply rate"]
-    assert (rate[1].value, rate[2].value, rate[1].number_format) == (0.5, 0.3333, "0.0%")
+    assert (rate[1].value, rate[2].value, rate[1].number_format) == (0.5, 1 / 3, "0.0%")
 
 
 def invoke(office: Office, *args: str) -> Any:
@@ -522,8 +553,9 @@ def test_cli_writes_every_format_to_a_file(office: Office, tmp_path: Path, fmt: 
 
 
 @pytest.mark.parametrize("args, message", [
-    (["report", "supervision", "--as-of", "2025-13-01"], "--as-of '2025-13-01' is not a date"),
-    (["report", "supervision", "--as-of", "yesterday"], "--as-of 'yesterday' is not a date"),
+    (["report", "supervision", "--as-of", "2025-13-01"],
+     "'2025-13-01' is neither a date nor a time"),
+    (["report", "supervision", "--as-of", "yesterday"], "'yesterday' is neither a date nor a time"),
     (["report", "statistics", "--from", "2025-03-01", "--to", "2025-01-01"],
      "after it ends on 2025-01-01"),
     (["report", "supervision", "--from", "2025-03-01", "--to", "2025-01-01"], "Give --from"),
@@ -544,7 +576,9 @@ def test_cli_projections_commands(office: Office) -> None:
     assert body["rebuilt"] and body["position"] == office.store.max_position()
     state = invoke(office, "projections", "status", "--format", "json")
     assert json.loads(state.output)["behind"] == 0
-    assert invoke(office, "projections", "catch-up").output.startswith("caught up: 0 log")
+    assert invoke(office, "projections", "catch-up", "--lang", "en").output.startswith(
+        "caught up: 0 log")
+    assert invoke(office, "projections", "catch-up").output.startswith("已追平：应用 0 条日志")
     assert "xinfang report statistics --from" in invoke(office, "report", "--help").output
 
 

@@ -34,7 +34,14 @@ from ledger.log.statement import (
 )
 from ledger.storage.store import PendingEvent, Store
 from ledger.writing.commands import Command
-from schemas.actions import CASE_ACTIONS, CASE_NO_PATTERN, DIRECTORY_ACTIONS, parse_data
+from schemas.actions import (
+    CASE_ACTIONS,
+    CASE_NO_PATTERN,
+    DIRECTORY_ACTIONS,
+    field_name,
+    parse_data,
+    plain_errors,
+)
 
 Head = tuple[int, str]   # a stream's (seq, hash) head
 
@@ -56,10 +63,15 @@ class LedgerState(Protocol):
     def next_case_number(self, year: int) -> str: ...
 
 
-def validation_message(exc: ValidationError) -> str:
-    first = exc.errors()[0]
-    where = ".".join(str(p) for p in first.get("loc", ())) or "data"
-    return f"{where}: {first.get('msg', 'invalid')}"
+def validation_message(exc: ValidationError, subject: str = "field",
+                       limit: int = 3) -> str:
+    """Pydantic's errors as plain sentences naming each field (``field served_at: is not a
+    time; …``), never pydantic's own wording (issue 17); ``subject`` names what the field is
+    to the reader (``import line 3, field``)."""
+    parts = []
+    for loc, sentence in plain_errors(exc)[:limit]:
+        parts.append(f"{subject} {field_name(loc)}: {sentence}" if loc else sentence)
+    return "; ".join(parts) or "invalid"
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,7 +161,9 @@ class WriteSession:
             try:
                 data = parse_data(action, command.data)
             except ValidationError as exc:
-                raise InputError(f"invalid {action} data: {validation_message(exc)}") from None
+                error = InputError(f"invalid {action}: {validation_message(exc)}")
+                error.validation = exc   # type: ignore[attr-defined]  # for the importer
+                raise error from None
         else:
             raise InputError(f"unknown action {action!r}")
         at = command.at
