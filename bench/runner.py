@@ -49,7 +49,7 @@ FULL = Sizes(single_commands=2_000, bulk_cases=900, small=10_000, large=1_000_00
              memory_small=100_000, memory_large=1_000_000)
 
 TARGETS = {"signed_command_ratio": (">=", 0.80), "bulk_import_ratio": (">=", 0.50),
-           "verify_ratio": (">=", 0.80), "projection_ratio": (">=", 0.25),
+           "verify_ratio": (">=", 0.80), "projection_ratio": (">=", 0.35),
            "history_growth": ("<=", 2.0), "proof_growth": ("<=", 3.0),
            "verify_memory_growth": ("<=", 1.5)}
 
