@@ -12,7 +12,7 @@ import click
 from pydantic import ValidationError
 
 from ledger import Envelope, InputError
-from projections import Report, label
+from projections import STATUSES, Report, case_list, case_list_sheets, label
 from schemas import (
     Channel,
     Decision,
@@ -35,10 +35,12 @@ from .context import (
     at_option,
     lang_option,
     local_time_text,
+    parse_as_of,
     parse_at,
     settings,
 )
-from .output import RESULT, renders
+from .output import REPORT, RESULT, renders
+from .report_commands import as_of_option, parse_day
 
 _KINDS = {Channel: "channel", Source: "source", Decision: "decision",
           SupervisionForm: "supervision_form", Outcome: "outcome", Resolution: "resolution",
@@ -328,3 +330,46 @@ for _spec in COMMANDS:
     case_group.add_command(_build(_spec))
 for _spec in REVERSE_CHECK_COMMANDS:
     reverse_check_group.add_command(_build(_spec))
+
+
+@case_group.command("list")
+@click.option("--petitioner", metavar="ID", help="Only this petitioner's cases (actor id).")
+@click.option("--unit", metavar="UNIT", help="Only cases the unit is handling (承办单位).")
+@click.option("--handler", metavar="ID", help="Only cases this handler has (承办人).")
+@click.option("--status", type=click.Choice(list(STATUSES)),
+              help="open (未办结), closed (已办结) or desisted (停访息诉).")
+@click.option("--overdue", is_flag=True,
+              help="Only cases past the handling deadline at --as-of and not replied.")
+@click.option("--category", type=Coded("category", open_ended=True),
+              help="Content category (内容分类), code or label, e.g. 户口问题.")
+@click.option("--from", "date_from", metavar="DATE", help="Registered on or after (YYYY-MM-DD).")
+@click.option("--to", "date_to", metavar="DATE", help="Registered on or before (YYYY-MM-DD).")
+@click.option("--supervised", is_flag=True, help="Only supervised cases (督办).")
+@click.option("--trigger", type=Coded("trigger"),
+              help="Only cases with this reverse-check trigger (倒查触发事项) at --as-of.")
+@as_of_option
+@renders(*REPORT)
+@lang_option
+def case_list_cmd(petitioner: str | None, unit: str | None, handler: str | None,
+                  status: str | None, overdue: bool, category: str | None,
+                  date_from: str | None, date_to: str | None, supervised: bool,
+                  trigger: str | None, as_of: str | None, lang: str) -> Report:
+    """List cases from the read model as they stood at the end of --as-of; filters combine
+    (every one given must hold). Unit, handler and status are the case's at --as-of.
+
+    \b
+    Examples:
+      xinfang case list --status open --unit station-03
+      xinfang case list --overdue --as-of 2025-12-31 --lang en
+      xinfang case list --category 户口问题 --from 2025-01-01 --to 2025-06-30 --format csv
+      xinfang case list --trigger overdue_open --format json
+      xinfang case list --supervised --format xlsx --out 案件列表.xlsx
+    """
+    start, end = parse_day(date_from, "--from"), parse_day(date_to, "--to")
+    with settings().store() as store:
+        report = case_list(store, parse_as_of(as_of), petitioner=petitioner, unit=unit,
+                           handler=handler, status=status, overdue=overdue, category=category,
+                           date_from=start, date_to=end, supervised=supervised,
+                           trigger=trigger)
+    sheets = case_list_sheets(report, lang)
+    return Report(report, tuple(sheets), title=sheets[0].title, lang=lang)

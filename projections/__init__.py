@@ -13,7 +13,8 @@ Layout: one labelled table form every output format renders
     :class:`Sheet` of typed :data:`Cell` values; :class:`Report`, what a command shows
     (document, sheets, terminal text); the sheets of each report:
     :func:`supervision_sheets`, :func:`statistics_sheets`, :func:`accountability_sheets`,
-    :func:`closure_sheets`, :func:`closure_record_sheets`; :func:`cell_text`,
+    :func:`closure_sheets`, :func:`closure_record_sheets`,
+    :func:`case_list_sheets`; :func:`cell_text`,
     :func:`display_width`; :func:`label` (codes in Chinese or English), :func:`labeller`;
     :func:`code_of` and :func:`code_labels` (a code from its code or label; the pairs for help).
 Files
@@ -23,6 +24,7 @@ Files
 from projections.accountability import accountability_report, accountability_sheets
 from projections.export import CSV_ENCODING, write_csv, write_xlsx
 from projections.labels import code_labels, code_of, label
+from projections.listing import STATUSES, case_list, case_list_sheets
 from projections.reports import COMPARE_MODES, organization, statistics, supervision
 from projections.runner import catch_up, rebuild, status
 from projections.sheets import (
@@ -42,9 +44,10 @@ from projections.sheets import (
 from projections.summary import statistics_summary
 
 __all__ = [
-    "COMPARE_MODES", "CSV_ENCODING", "Cell", "Page", "Ratio", "Report", "Sheet",
+    "COMPARE_MODES", "CSV_ENCODING", "STATUSES", "Cell", "Page", "Ratio", "Report", "Sheet",
     "accountability_report",
-    "accountability_sheets", "catch_up", "cell_text", "closure_record_sheets", "closure_sheets",
+    "accountability_sheets", "case_list", "case_list_sheets", "catch_up", "cell_text",
+    "closure_record_sheets", "closure_sheets",
     "code_labels", "code_of",
     "display_width", "label", "labeller", "organization", "rebuild", "statistics",
     "statistics_sheets",

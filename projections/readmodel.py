@@ -357,3 +357,19 @@ def snapshot(store: Store) -> dict[str, list[tuple[Any, ...]]]:
         out[table.name] = sorted(decoded, key=repr)
     out[REPEATS] = sorted(store.query(f"SELECT case_no, earlier FROM {store.t(REPEATS)}"))
     return out
+
+
+def cases_to_list(store: Store, through: str, *, petitioner: str | None = None,
+                  category: str | None = None, registered_from: str | None = None,
+                  registered_to: str | None = None) -> list[CaseRow]:
+    """Cases registered on or before ``through`` (ISO date), narrowed in SQL by the fields a
+    later event never changes (petitioner, category, registration date); ``case list``
+    judges the fields that do change after refolding as of its date."""
+    clauses, params = ["registered_on <= ?"], [through]
+    for column, op, value in (("petitioner", "=", petitioner), ("category", "=", category),
+                              ("registered_on", ">=", registered_from),
+                              ("registered_on", "<=", registered_to)):
+        if value is not None:
+            clauses.append(f"{column} {op} ?")
+            params.append(value)
+    return cases_where(store, " AND ".join(clauses), params)

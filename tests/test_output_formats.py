@@ -179,6 +179,7 @@ READS: dict[tuple[str, ...], Callable[[Env, str], list[str]]] = {
     ("unit", "list"): lambda env, fmt: ["unit", "list"],
     ("actor", "list"): lambda env, fmt: ["actor", "list"],
     ("case", "history"): lambda env, fmt: ["case", "history", env.closed],
+    ("case", "list"): lambda env, fmt: ["case", "list", "--as-of", "2025-12-31"],
     ("case", "verify-closure"): lambda env, fmt: ["case", "verify-closure", env.closed],
     ("verify",): lambda env, fmt: ["verify", "--workers", "1"],
     ("verify-bundle",): lambda env, fmt: [
