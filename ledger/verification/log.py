@@ -154,7 +154,7 @@ class CheckedLog:
         them there, the tree from the kept frontier (not from the database's)."""
         view = self.view()
         self.checker.directory = view.directory_before(resume.position + 1)
-        self.checker.directory_head = _head_before(view, resume.position + 1)
+        self.checker.directory_head = view.head_before(DIRECTORY_STREAM, resume.position + 1)[1]
         for event in view.directory_stream().events:
             if event.position <= resume.position and event.statement is not None:
                 self.keybook.learn_statement(event.statement)
@@ -367,16 +367,6 @@ def _marked(events: list[CheckedEvent], reason: str | None) -> Iterator[CheckedE
         else:
             yield replace(event, failures=(*event.failures, Failure(
                 event.position, Check.LOG, event.stream, event.seq, reason, collective=True)))
-
-
-def _head_before(view: LedgerView, position: int) -> Head:
-    head: Head = (0, ZERO_HASH)
-    for event in view.directory_stream().events:
-        if event.position >= position:
-            break
-        if not event.outside and event.statement is not None and event.hash is not None:
-            head = (event.seq, event.hash)
-    return head
 
 
 class _Cursor:

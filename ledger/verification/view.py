@@ -183,26 +183,23 @@ class LedgerView:
         """The state of ``case`` from its events that passed and precede ``position``."""
         if case in self._in_progress:
             return None
-        state: CaseState | None = None
-        for event in self.stream(case).events:
-            if event.position >= position:
-                break
-            if event.ok and event.statement is not None:
-                state = _fold(state, event)
-        return state
+        return self.head_before(case, position)[0]
 
-    def head_before(self, case: str, position: int) -> tuple[CaseState | None, Head]:
-        """State and chain head of ``case`` just before ``position``, as a pass over the log in
-        position order would hold them (rows outside the log move no head)."""
+    def head_before(self, stream: str, position: int) -> tuple[CaseState | None, Head]:
+        """State and chain head of ``stream`` (a case, or the directory, whose state is None)
+        just before ``position``, as a pass over the log in position order would hold them:
+        only passing events change the state; rows outside the log move no head."""
+        directory = stream == DIRECTORY_STREAM
+        checked = self.directory_stream() if directory else self.stream(stream)
         state: CaseState | None = None
         head: Head = (0, ZERO_HASH)
-        for event in self.stream(case).events:
+        for event in checked.events:
             if event.position >= position:
                 break
             if event.outside or event.statement is None or event.hash is None:
                 continue
             head = (event.seq, event.hash)
-            if event.ok and event.statement is not None:
+            if event.ok and not directory:
                 state = _fold(state, event)
         return state, head
 
