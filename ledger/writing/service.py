@@ -254,6 +254,12 @@ class Ledger:
         _refuse_unless_intact(stream, f"case {case}")
         return copy.copy(stream.state), stream.head
 
+    def event_hash(self, stream: str, seq: int) -> str | None:
+        """The hash of a stored event (None if there is none): what a reverse-check finding
+        cites as evidence. A wrong or forged hash is refused when the finding is written."""
+        record = self.store.event_at(stream, seq)
+        return Envelope.from_bytes(record.state).hash if record is not None else None
+
     def next_case_number(self, year: int) -> str:
         prefix = f"XF-{year:04d}-"
         current = self.store.max_case_number(prefix)
