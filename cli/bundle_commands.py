@@ -33,7 +33,14 @@ from ledger import (
     parse_checkpoint,
     verify_bundle,
 )
-from projections import Report, closure_record_sheets, closure_sheets, organization
+from projections import (
+    Report,
+    closure_record_sheets,
+    closure_sheets,
+    directory_names,
+    organization,
+    reason_text,
+)
 
 from .context import handle_errors, lang_option, settings
 from .output import REPORT, RESULT, VERDICT, failure_lines, renders
@@ -47,8 +54,9 @@ from .witness_commands import verifier_options, verifier_trust, witnessed_lines
 @click.option("--all-closed", is_flag=True, help="Every currently closed case.")
 @click.option("--out", type=click.Path(dir_okay=False, writable=True), metavar="FILE",
               help="Write the bundle here (default: standard output).")
+@lang_option
 @handle_errors
-def export_cmd(cases: tuple[str, ...], all_closed: bool, out: str | None) -> None:
+def export_cmd(cases: tuple[str, ...], all_closed: bool, out: str | None, lang: str) -> None:
     """Write an offline bundle: the cases' signed events, the directory, inclusion proofs of
     every event and the signed checkpoint they are proven against (docs/bundle-format.md).
 
@@ -59,16 +67,23 @@ def export_cmd(cases: tuple[str, ...], all_closed: bool, out: str | None) -> Non
     """
     with settings().store() as store:
         chosen = [*cases, *(closed_cases(store) if all_closed else [])]
+        zh = lang == "zh"
         if not chosen:
-            raise InputError("no case to export" if not all_closed else "no closed case",
+            raise InputError(("没有要导出的案件" if not all_closed else "没有已办结的案件") if zh
+                             else ("no case to export" if not all_closed else "no closed case"),
+                             "写出一个或多个案件编号，或用 --all-closed。" if zh else
                              "Name one or more cases, or use --all-closed.")
         # The log key attests stream heads only for streams whose every event it has checked
         # (the one checked view): it never vouches for a forged or planted event.
         failure = _first_failure(store, chosen)
-        signer = _heads_signer(store) if failure is None else None
+        signer = _heads_signer(store, lang) if failure is None else None
         if failure is not None:
-            click.echo(f"warning: {failure.stream}#{failure.seq} at position {failure.position} "
-                       f"fails check {int(failure.check)} ({failure.reason}); the bundle holds "
+            reason = reason_text(failure.reason, lang)
+            click.echo(f"警告：{failure.stream}#{failure.seq}（日志位置 {failure.position}）未通过"
+                       f"检查 {int(failure.check)}（{reason}）；证据包按存储原样收录事件，不证明"
+                       "其流完整" if zh else
+                       f"warning: {failure.stream}#{failure.seq} at position {failure.position} "
+                       f"fails check {int(failure.check)} ({reason}); the bundle holds "
                        "the events as stored and will not attest that its streams are "
                        "complete", err=True)
         bundle = export_bundle(store, chosen, sign_heads=signer)
@@ -78,7 +93,9 @@ def export_cmd(cases: tuple[str, ...], all_closed: bool, out: str | None) -> Non
         return
     Path(out).write_bytes(data)
     size = parse_checkpoint(bundle["checkpoint"]).checkpoint.size
-    click.echo(f"exported {len(bundle['cases'])} case(s) and {len(bundle['events'])} events "
+    click.echo(f"已导出 {len(bundle['cases'])} 件案件、{len(bundle['events'])} 个事件到 {out}，"
+               f"以大小 {size} 的检查点证明" if lang == "zh" else
+               f"exported {len(bundle['cases'])} case(s) and {len(bundle['events'])} events "
                f"proven against checkpoint size {size} to {out}")
 
 
@@ -98,13 +115,14 @@ def _pinned(path: Path) -> bytes | None:
     return PublicKey.from_pem(path.read_bytes()).raw if path.exists() else None
 
 
-def _heads_signer(store: Store) -> Any:
+def _heads_signer(store: Store, lang: str = "zh") -> Any:
     """The log key's note signer for the stream-heads note, if this keystore holds it."""
     led = Ledger(store, Keystore(settings().keystore, os.environ.get("XINFANG_PASSPHRASE")))
     try:
         return led.note_signer()
     except KeyUnavailableError as exc:
-        click.echo(f"warning: {exc.message}; the bundle will not attest that its streams are "
+        click.echo(f"警告：{exc.message}；证据包不证明其流完整" if lang == "zh" else
+                   f"warning: {exc.message}; the bundle will not attest that its streams are "
                    "complete", err=True)
         return None
 
@@ -316,7 +334,8 @@ def verify_closure_cmd(case_no: str, lang: str) -> Report:
     """
     with settings().store() as store:
         record = closure_record(store, case_no)
-    sheets = closure_record_sheets(record, lang)
+        _, names = directory_names(store)
+    sheets = closure_record_sheets(record, lang, names)
     return Report(record.to_json(), tuple(sheets), title=sheets[0].title, lang=lang,
                   exit_code=0 if record.valid else 1)
 
@@ -337,7 +356,8 @@ def closures_cmd(lang: str) -> Report:
     with settings().store() as store:
         records = closure_report(store)
         org = (organization(store) or {}).get("name")   # heads the printed report
-    sheets = closure_sheets(records, lang, organization=org)
+        _, names = directory_names(store)
+    sheets = closure_sheets(records, lang, organization=org, names=names)
     return Report({"cases": [r.to_json() for r in records]}, tuple(sheets),
                   title=sheets[0].title, lang=lang,
                   exit_code=0 if all(r.valid for r in records) else 1)

@@ -1,4 +1,11 @@
-"""One `case` subcommand per action, built from a declarative table (and `reverse-check`)."""
+"""One `case` subcommand per case action, and `reverse-check`, built from the action registry.
+
+Each command, its help and example, and its options — one per field of the action's model,
+with the field's help and, for coded fields, the codes and their labels — come from the action's
+definition (``ledger.ACTIONS``, docs/actions.md). What only a command line needs is added here:
+``--case`` for a registration, ``--document FILE`` for a document digest, event references
+written ``STREAM#SEQ[:HASH]``.
+"""
 
 from __future__ import annotations
 
@@ -11,22 +18,9 @@ from typing import Any
 import click
 from pydantic import ValidationError
 
-from ledger import InputError
+from ledger import ACTIONS, Action, FieldInfo, InputError, fields_of
 from projections import STATUSES, Report, case_list, case_list_sheets, label
-from schemas import (
-    Channel,
-    Decision,
-    Opinion,
-    Outcome,
-    Resolution,
-    ReviewDecision,
-    ReviewLevel,
-    SignForm,
-    Source,
-    SupervisionForm,
-    parse_data,
-    plain_errors,
-)
+from schemas import parse_data, plain_errors
 
 from .context import (
     TIME_HELP,
@@ -41,17 +35,6 @@ from .context import (
 )
 from .output import REPORT, RESULT, renders
 from .report_commands import as_of_option, parse_day
-
-_KINDS = {Channel: "channel", Source: "source", Decision: "decision",
-          SupervisionForm: "supervision_form", Outcome: "outcome", Resolution: "resolution",
-          Opinion: "opinion", SignForm: "form", ReviewLevel: "level",
-          ReviewDecision: "decision"}   # the label kinds of projections/labels.py
-
-
-def _choice(enum: Any) -> Coded:
-    """The enum's codes, each also accepted by its label (``--channel 来信``)."""
-    return Coded(_KINDS[enum], [e.value for e in enum])
-
 
 TIME = "time"   # an Opt type: a business time, normalized like --at (Beijing time by default)
 
@@ -104,127 +87,45 @@ def _event_refs(data: dict[str, Any]) -> dict[str, Any]:
 
 DOCUMENT = Opt("--document", "document", "Scanned document; its SHA-256 is recorded.",
                click.Path(exists=True, dir_okay=False))
+CASE_OPTION = Opt("--case", "_case", "Case number to use (default: next free number).")
+_TYPES: dict[str, Any] = {"text": str, "int": int, "time": TIME, "date": str, "texts": str,
+                          "refs": str}
 
-COMMANDS = [
-    ActionCommand("register", "register", "Register a petition (登记); prints the case number.",
-                  'xinfang case register --as registrar-01 --channel letter --source '
-                  'petition_bureau --category household_registration --petitioner pet-0001 '
-                  '--summary "户口迁移不予办理" --at 2025-03-02T09:30:00+08:00',
-                  (Opt("--case", "_case", "Case number to use (default: next free number)."),
-                   Opt("--channel", "channel", "Channel (渠道).", _choice(Channel), True),
-                   Opt("--source", "source", "Source (来源).", _choice(Source), True),
-                   Opt("--ref", "ref", "Referral document number."),
-                   Opt("--category", "category", "Content category (内容分类), code or label.",
-                       Coded("category", open_ended=True), True),
-                   Opt("--petitioner", "petitioner", "Petitioner actor id.", str, True),
-                   Opt("--persons", "persons", "Number of persons (集体访 if > 1).", int,
-                       default=None),
-                   Opt("--summary", "summary", "Summary of the matter.", str, True),
-                   Opt("--repeat-of", "repeat_of", "Earlier case of the same matter (repeatable).",
-                       multiple=True),
-                   Opt("--reception-day", "reception_day", "Received on a reception day (接待日).",
-                       is_flag=True),
-                   Opt("--received-by", "received_by", "Leader who received it.")),
-                  takes_case=False),
-    ActionCommand("accept", "accept", "Record the acceptance decision (受理).",
-                  "xinfang case accept XF-2025-000001 --as office-01",
-                  (Opt("--decision", "decision", "Decision.", _choice(Decision),
-                       default="accepted"),
-                   Opt("--reason", "reason", "Reason (required unless accepted)."),
-                   Opt("--notice-served-at", "notice_served_at", "When the 告知书 was served.",
-                       TIME))),
-    ActionCommand("assign", "assign", "Assign or transfer to a unit and handler (交办/转办).",
-                  "xinfang case assign XF-2025-000001 --unit station-03 --handler officer-07 "
-                  "--as office-01",
-                  (Opt("--unit", "unit", "Handling unit.", str, True),
-                   Opt("--handler", "handler", "Handler actor id.", str, True),
-                   Opt("--due", "due", "Handling due date (YYYY-MM-DD)."))),
-    ActionCommand("supervise", "supervise", "List the case for supervision (督办).",
-                  "xinfang case supervise XF-2025-000001 --authority leader --due 2025-04-30 "
-                  "--form letter --as leader-01",
-                  (Opt("--authority", "authority", "Supervising authority.", _choice(Source),
-                       True),
-                   Opt("--due", "due", "Report-back due date (YYYY-MM-DD).", str, True),
-                   Opt("--form", "form", "Form of supervision.", _choice(SupervisionForm)))),
-    ActionCommand("remind", "remind", "Send a reminder (催办) on a supervised case.",
-                  "xinfang case remind XF-2025-000001 --note 请加快办理 --as supervisor-01",
-                  (Opt("--note", "note", "Reminder text."),)),
-    ActionCommand("package", "package", "A leader takes personal charge (领导包案).",
-                  "xinfang case package XF-2025-000001 --leader leader-01 --as leader-01",
-                  (Opt("--leader", "leader", "The leader in charge.", str, True),)),
-    ActionCommand("progress", "progress", "Report progress or a follow-up visit (进展/回访).",
-                  'xinfang case progress XF-2025-000001 --note "已约谈信访人" --as officer-07',
-                  (Opt("--note", "note", "What was done.", str, True),
-                   Opt("--follow-up", "follow_up", "This was a follow-up visit (回访).",
-                       is_flag=True))),
-    ActionCommand("extend", "extend", "Approve an extension (延期, unit leader).",
-                  'xinfang case extend XF-2025-000001 --days 30 --reason "需补充调查" '
-                  "--as leader-station-03",
-                  (Opt("--days", "days", "Days of extension.", int, True),
-                   Opt("--reason", "reason", "Reason told to the petitioner.", str, True))),
-    ActionCommand("reply", "reply", "Record the reply to the petitioner (答复).",
-                  "xinfang case reply XF-2025-000001 --outcome support --resolution "
-                  'problem_solved --served-at 2025-04-01T10:00:00+08:00 --text "已办理落户" '
-                  "--as officer-07",
-                  (Opt("--outcome", "outcome", "Outcome.", _choice(Outcome), True),
-                   Opt("--resolution", "resolution", "三到位一处理 kind.", _choice(Resolution),
-                       True),
-                   Opt("--served-at", "served_at", "When the reply was served.", TIME, True),
-                   Opt("--text", "text", "Reply text.", str, True))),
-    ActionCommand("attest", "attest", "Handler attests the problem is resolved (三签 1/3).",
-                  "xinfang case attest XF-2025-000001 --evidence 答复书-001 --as officer-07",
-                  (Opt("--evidence", "evidence", "Evidence reference (repeatable).",
-                       multiple=True, required=True),)),
-    ActionCommand("consent", "consent", "Handling unit leader signs consent (三签 2/3).",
-                  "xinfang case consent XF-2025-000001 --as leader-station-03"),
-    ActionCommand("petitioner-sign", "petitioner_sign",
-                  "Petitioner's opinion (三签 3/3): own key, witnessed paper, or refusal.",
-                  "xinfang case petitioner-sign XF-2025-000001 --form witnessed --opinion "
-                  "satisfied --document scan.pdf --as registrar-01",
-                  (Opt("--opinion", "opinion", "Opinion.", _choice(Opinion)),
-                   Opt("--form", "form", "How it was signed.", _choice(SignForm), True),
-                   DOCUMENT,
-                   Opt("--document-sha256", "document_sha256", "SHA-256 of the document."))),
-    ActionCommand("close", "close", "Close the case (办结); needs the three signatures.",
-                  "xinfang case close XF-2025-000001 --as office-01",
-                  (Opt("--override-reason", "override_reason",
-                       "Close without all three signatures (a reverse-check trigger)."),)),
-    ActionCommand("desist", "desist", "Record the petitioner's undertaking to desist (停访息诉).",
-                  "xinfang case desist XF-2025-000001 --document undertaking.pdf --as registrar-01",
-                  (DOCUMENT,
-                   Opt("--document-sha256", "document_sha256", "SHA-256 of the document."))),
-    ActionCommand("review-request", "review_request", "Record a review request (复查/复核).",
-                  "xinfang case review-request XF-2025-000001 --level review --as registrar-01",
-                  (Opt("--level", "level", "review (复查) or recheck (复核).",
-                       _choice(ReviewLevel), True),)),
-    ActionCommand("review-decide", "review_decide", "Record a review decision (higher body).",
-                  "xinfang case review-decide XF-2025-000001 --level review --decision upheld "
-                  "--as reviewer-01",
-                  (Opt("--level", "level", "review or recheck.", _choice(ReviewLevel), True),
-                   Opt("--decision", "decision", "Decision.", _choice(ReviewDecision), True))),
-    ActionCommand("reopen", "reopen", "Reopen the matter (重新办理).",
-                  'xinfang case reopen XF-2025-000001 --reason "复查变更" --as office-01',
-                  (Opt("--reason", "reason", "Why.", str, True),)),
-]
 
-REVERSE_CHECK_COMMANDS = [
-    ActionCommand("open", "reverse_check_open", "Open a reverse-check (倒查) on a case.",
-                  'xinfang reverse-check open XF-2025-000123 --reason "结而不息" --as inspector-01',
-                  (Opt("--reason", "reason", "Why.", str, True),)),
-    ActionCommand("finding", "reverse_check_finding",
-                  "Record a finding: who, what fault, which events prove it.",
-                  "xinfang reverse-check finding XF-2025-000123 --actor officer-07 --fault "
-                  "late_reply --evidence XF-2025-000123#5 --as inspector-01",
-                  (Opt("--actor", "actor", "Responsible actor.", str, True),
-                   Opt("--fault", "fault", "Fault code, e.g. late_reply.", str, True),
-                   Opt("--evidence", "evidence", "Event reference STREAM#SEQ[:HASH] "
-                       "(repeatable).", multiple=True)),
-                  post=_event_refs),
-    ActionCommand("conclude", "reverse_check_conclude", "Conclude with measures (处理措施).",
-                  'xinfang reverse-check conclude XF-2025-000123 --measures "诫勉谈话" '
-                  "--as inspector-01",
-                  (Opt("--measures", "measures", "Measures taken.", str, True),)),
-]
+def _option(f: FieldInfo) -> Opt:
+    """The option of one field: its flag, help, type and codes from the registry."""
+    help_text = f.spec.help
+    if f.kind == "date" and "YYYY-MM-DD" not in help_text:
+        help_text += " (YYYY-MM-DD)"
+    if f.kind == "flag":
+        return Opt(f.flag, f.name, help_text, is_flag=True)
+    kind: Any = _TYPES.get(f.kind)
+    if f.kind in ("code", "codes"):
+        kind = Coded(f.label_kind or f.name, f.choices, open_ended=f.choices is None)
+    return Opt(f.flag, f.name, help_text, kind, f.required and f.default is None,
+               f.multiple, default=f.default)
+
+
+def command_for(definition: Action) -> ActionCommand:
+    """A subcommand from an action's definition."""
+    options: list[Opt] = []
+    registers = definition.name == "register"
+    if registers:
+        options.append(CASE_OPTION)
+    post = None
+    for f in fields_of(definition):
+        if f.spec.document:
+            options.append(DOCUMENT)
+        options.append(_option(f))
+        if f.kind == "refs":
+            post = _event_refs
+    return ActionCommand(definition.cli_name, definition.name, definition.help,
+                         definition.example, tuple(options), takes_case=not registers,
+                         post=post)
+
+
+COMMANDS = [command_for(a) for a in ACTIONS if a.group == "case"]
+REVERSE_CHECK_COMMANDS = [command_for(a) for a in ACTIONS if a.group == "reverse-check"]
 
 
 def _build(spec: ActionCommand) -> click.Command:

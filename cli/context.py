@@ -18,7 +18,9 @@ from ledger import (
     SHANGHAI,
     EnvironmentProblem,
     InputError,
+    Keystore,
     Ledger,
+    LedgerClient,
     LedgerError,
     Store,
     default_keystore,
@@ -37,9 +39,26 @@ class Settings:
     ledger_url: str
     keystore: str
     debug: bool = False
+    server: str | None = None   # --server / XINFANG_SERVER: work through a ledger server
 
-    def open(self) -> Ledger:
+    def open(self) -> Any:
+        """The ledger to write to: a local :class:`Ledger`, or with ``--server`` the
+        :class:`LedgerClient` that signs here and submits (the same methods)."""
+        if self.server:
+            return self.client()
         return Ledger.open(self.ledger_url, self.keystore)
+
+    def client(self, actor: str | None = None) -> LedgerClient:
+        """A client of the ``--server`` ledger server, signing in as ``actor`` (default
+        XINFANG_ACTOR, else the one actor whose key the keystore holds)."""
+        if not self.server:
+            raise InputError("this needs a ledger server", "Give --server URL or set "
+                             "XINFANG_SERVER.")
+        keystore = Keystore(self.keystore, os.environ.get("XINFANG_PASSPHRASE"))
+        return LedgerClient(self.server, keystore,
+                            actor=actor or os.environ.get("XINFANG_ACTOR") or None,
+                            on_receipt=lambda path: click.echo(f"已保存回执 receipt kept: {path}",
+                                                               err=True))
 
     @contextmanager
     def store(self, *, bare_log: bool = False) -> Iterator[Store]:
@@ -47,8 +66,14 @@ class Settings:
 
         A ledger that was never initialized is an environment problem (exit 3), as for every
         other command; ``bare_log`` admits a log whose directory is gone (``verify`` then
-        reports it failing, exit 1).
+        reports it failing, exit 1). With ``--server``: the local mirror of the server's raw
+        log, synced first (for readers who may read the whole log), so that every reader
+        runs its unchanged local code on it under the pinned keys.
         """
+        if self.server:
+            with self.client() as client:
+                yield client.store
+            return
         with open_store(self.ledger_url) as store:
             if not store.is_initialized() and not (bare_log and store.has_log()):
                 raise EnvironmentProblem(f"the ledger at {store.location.display} is not "

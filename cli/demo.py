@@ -231,6 +231,8 @@ def _tour(led: Ledger, scenario: Any, report: Any, url: str, root: Path,
                f"report commands give the same figures with --as-of {end}.")
     _reports(led, scenario.year, lang, report)
     _try_next(scenario, url, root, witnessed is not None, lang)
+    from server import demo_web_lines  # the web interface (issue 15): serve, then a browser
+    click.echo("\n" + "\n".join(demo_web_lines(root, url, program(), lang)))
 
 
 def _witnessed_checkpoint(witnessed: Witnessed, lang: str) -> None:

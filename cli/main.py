@@ -11,9 +11,9 @@ from typing import Any
 
 import click
 
-from ledger import InputError, Ledger, PublicKey, load_policy_file
+from ledger import InputError, Ledger, PublicKey, import_schema, load_policy_file
 from projections import Report, label
-from schemas import Role, import_line_schema
+from schemas import Role
 
 from .accountability_commands import register_accountability_commands
 from .bench_command import bench_cmd
@@ -34,20 +34,26 @@ from .demo import demo_cmd
 from .output import RESULT, echo_json, renders, table
 from .read_commands import named, register_read_commands
 from .report_commands import register_report_commands
+from .server_commands import ServerGroup, register_server_commands
 from .witness_commands import checkpoint_note, checkpoint_options, witness_group
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(cls=ServerGroup,
+             context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option("--ledger", "ledger_url", envvar="XINFANG_LEDGER", default=None, metavar="URL",
               help="sqlite:///path/ledger.db (default sqlite:///./xinfang.db) or "
                    "postgresql://user@host:port/dbname.")
 @click.option("--keystore", envvar="XINFANG_KEYSTORE", default=None, metavar="DIR",
               help="Directory of private keys (default ~/.xinfang/keys); XINFANG_PASSPHRASE "
                    "unlocks encrypted keys.")
+@click.option("--server", "server", envvar="XINFANG_SERVER", default=None, metavar="URL",
+              help="Work through a ledger server (`xinfang serve`) instead of a local ledger: "
+                   "writes are signed here and submitted; the keystore holds only your key(s).")
 @click.option("--debug", is_flag=True, help="Show tracebacks on errors.")
 @click.version_option(package_name="xinfang-ledger")
 @click.pass_context
-def cli(ctx: click.Context, ledger_url: str | None, keystore: str | None, debug: bool) -> None:
+def cli(ctx: click.Context, ledger_url: str | None, keystore: str | None, server: str | None,
+        debug: bool) -> None:
     """xinfang-ledger: a tamper-evident audit ledger for petition work (公安信访).
 
     \b
@@ -59,7 +65,7 @@ def cli(ctx: click.Context, ledger_url: str | None, keystore: str | None, debug:
       xinfang demo            # a realistic year on a fresh ledger, then a guided tour
     """
     ctx.obj = Settings(ledger_url or DEFAULTS["ledger"](), keystore or DEFAULTS["keystore"](),
-                       debug)
+                       debug, server or None)
 
 
 @cli.command()
@@ -279,8 +285,10 @@ def actor_revoke(actor_id: str, key_id: str | None, reason: str | None, as_actor
                    "key signed: trust the restored ledger's latest signed checkpoint once "
                    "(it must verify under the log key), then re-import what is missing.")
 @checkpoint_options
+@lang_option
 @handle_errors
-def checkpoint(reanchor: bool, witnesses: tuple[str, ...], quorum: int | None) -> None:
+def checkpoint(reanchor: bool, witnesses: tuple[str, ...], quorum: int | None,
+               lang: str) -> None:
     """Print the latest signed checkpoint (C2SP signed note) with the witness cosignatures
     kept for it; keep it to check later.
 
@@ -298,16 +306,18 @@ def checkpoint(reanchor: bool, witnesses: tuple[str, ...], quorum: int | None) -
 
 
 @cli.command("schema")
+@lang_option
 @handle_errors
-def schema_cmd() -> None:
-    """Print the JSON Schema of one import line."""
-    echo_json(import_line_schema())
+def schema_cmd(lang: str) -> None:
+    """Print the JSON Schema of one import line (its titles carry both languages)."""
+    echo_json(import_schema())
 
 
 @cli.command("public-key")
 @click.argument("name")
+@lang_option
 @handle_errors
-def public_key_cmd(name: str) -> None:
+def public_key_cmd(name: str, lang: str) -> None:
     """Print the PEM public key of NAME ("log", "admin" or an actor id) from the keystore."""
     with settings().open() as led:
         if name == "log":
@@ -315,7 +325,8 @@ def public_key_cmd(name: str) -> None:
             return
         record = led.directory().actor(name)
         if record is None or record.key is None:
-            raise InputError(f"{name} has no current key")
+            raise InputError(f"{name} 没有当前有效的密钥" if lang == "zh" else
+                             f"{name} has no current key")
         public = PublicKey.from_raw(led.directory().keys[record.key].public)
         click.echo(public.to_pem().decode(), nl=False)
 
@@ -329,6 +340,7 @@ cli.add_command(demo_cmd)
 cli.add_command(bench_cmd)
 register_bundle_commands(cli)
 register_accountability_commands(cli)
+register_server_commands(cli)   # serve, key, receipts; --server routing (last)
 
 
 def main() -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 from contextlib import nullcontext
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -12,52 +11,47 @@ import click
 
 from ledger import (
     CHECK_NAMES,
-    SHANGHAI,
-    Check,
     PublicKey,
     case_history,
     case_status,
-    import_file,
     verify_ledger,
 )
-from projections import Report, label, labeller
+from projections import (
+    Report,
+    beijing_time,
+    history_sheets,
+    history_text,
+    label,
+    organization,
+)
+from projections import (
+    named as named,
+)
 
 from .context import lang_option, settings
-from .output import RESULT, VERDICT, failure_lines, renders, table
+from .output import REPORT, RESULT, VERDICT, failure_lines, renders, text_width
 from .witness_commands import verifier_options, verifier_trust, witnessed_lines
-
-SUMMARY_FIELDS = ("decision", "unit", "handler", "authority", "due", "leader", "note", "days",
-                  "outcome", "resolution", "opinion", "form", "level", "reason",
-                  "override_reason", "category", "channel", "petitioner", "measures", "fault",
-                  "actor")
-
-
-def _summarize(action: str, data: dict[str, Any], lang: str) -> str:
-    parts = []
-    for key in SUMMARY_FIELDS:
-        if key in data and data[key] not in (None, "", [], False):
-            value = data[key]
-            kind = {"decision": "decision", "outcome": "outcome", "resolution": "resolution",
-                    "opinion": "opinion", "form": "form", "level": "level",
-                    "category": "category", "channel": "channel"}.get(key)
-            text = label(kind, value, lang) if kind else str(value)
-            parts.append(text if kind else f"{key}={text}")
-    text = " ".join(parts)
-    return text if len(text) <= 60 else text[:57] + "…"
 
 
 @click.command("history")
 @click.argument("case_no", metavar="CASE")
-@renders(*RESULT)
+@renders(*REPORT)
 @lang_option
 def history_cmd(case_no: str, lang: str) -> Report:
     """A case's full audit trail, every signature and authorization checked.
+
+    Each event with its verdict, its business and recorded time (Beijing time; the gap when it
+    was entered late), who did it (name, id, role, unit) and what it says (summary, reply
+    text, evidence, findings), people and units by name. Exit 1 if any event fails.
 
     \b
     Examples:
       xinfang case history XF-2025-000001
       xinfang case history XF-2025-000001 --format json
+      xinfang case history XF-2025-000001 --format pdf --out XF-2025-000001.pdf
     """
+    with settings().store() as store:
+        org = (organization(store) or {}).get("name")
     with settings().open() as led:
         history = case_history(led.view, case_no)
         directory = led.directory()
@@ -66,70 +60,24 @@ def history_cmd(case_no: str, lang: str) -> Report:
     status = case_status(history.state) if history.state else None
     lines = history_lines(history.case, status, history.deadlines, history.events, lang,
                           names, units)
-    return Report(history.to_json(), text="\n".join(lines), lang=lang,
-                  exit_code=0 if history.ok else 1)
+    sheets = history_sheets(history.case, status, history.deadlines, history.events, lang,
+                            names, units, organization=org)
+    return Report(history.to_json(), tuple(sheets), text="\n".join(lines), lang=lang,
+                  title=sheets[0].title, exit_code=0 if history.ok else 1)
 
 
 def beijing(moment: str) -> str:
     """An ISO time as Beijing time to the minute (recorded times are stored in UTC)."""
-    try:
-        return datetime.fromisoformat(moment).astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M")
-    except (ValueError, TypeError):
-        return moment[:16].replace("T", " ") or "—"
-
-
-def named(code: str | None, names: dict[str, str]) -> str:
-    """A person or unit as people know them: the name, with the id in parentheses."""
-    if not code:
-        return "—"
-    return f"{names[code]} ({code})" if names.get(code) else code
-
-
-def check_title(number: int, lang: str) -> str:
-    try:
-        return Check(number).label(lang)
-    except ValueError:
-        return str(number)
+    return beijing_time(moment)
 
 
 def history_lines(case: str, status: str | None, due: dict[str, Any], events: Any, lang: str,
                   names: dict[str, str], units: dict[str, str], *,
                   judged: bool = True) -> list[str]:
-    """A case's events as a readable history (``case history``, ``verify-bundle --show``):
-    names with ids, times in Beijing time and labelled so, each event's verdict, and the
-    title of every failed check."""
-    f = labeller("field", lang)
-    zh = lang == "zh"
-    lines = [f"{f('case')} {case}    {f('status')}: {label('status', status, lang)}"]
-    deadlines = [f"{label('deadline', k, lang)} {v.isoformat()}" for k, v in due.items()
-                 if v is not None]
-    if deadlines:
-        lines.append(f"{f('deadlines')}: " + " · ".join(deadlines))
-    tz = "（北京时间）" if zh else " (Beijing time)"
-    rows = []
-    for e in events:
-        checks = sorted({c for c, _ in e.failures})
-        verdict = ("✓" if judged else "?") if not e.failures else \
-            "✗ " + ",".join(str(c) for c in checks)
-        rows.append([e.seq, beijing(e.at), beijing(e.recorded_at)
-                     + _lag(e.recorded_lag_seconds, lang), label("action", e.type, lang),
-                     named(e.actor, names), label("role", e.role, lang) if e.role else "—",
-                     named(e.unit, units), verdict, _summarize(e.type, e.data, lang)])
-    lines.append(table([f("seq"), f("at") + tz, f("recorded_at") + tz, f("type"), f("actor"),
-                        f("role"), f("unit"), f("verdict"), f("details")], rows))
-    lines += [f"  #{e.seq} ({f('check')} {number} {check_title(number, lang)}): {reason}"
-              for e in events for number, reason in e.failures]
-    return lines
-
-
-def _lag(seconds: int | None, lang: str) -> str:
-    """The gap between business and recorded time, shown when over a day (a late entry,
-    补录; the accountability report judges it against the policy's threshold)."""
-    if seconds is None or seconds < 86400:
-        return ""
-    days = seconds // 86400
-    return f" ({label('field', 'late', lang)} +{days}{label('field', 'days', lang)})" \
-        if lang == "zh" else f" ({label('field', 'late', lang)} +{days} days)"
+    """A case's events as a readable history (``case history``, ``verify-bundle --show``)
+    within the terminal's width (at most 120 columns): ``projections.history_text``."""
+    return history_text(case, status, due, events, lang, names, units, judged=judged,
+                        width=text_width())
 
 
 def _pinned_key(path: str | None, default: Path) -> bytes | None:
@@ -277,8 +225,8 @@ def import_cmd(file: str, batch_size: int, migration: str | None, dry_run: bool,
 
     with settings().open() as led:
         try:
-            result = import_file(led, file, batch_size=batch_size, progress=progress,
-                                 migration=migration, dry_run=dry_run)
+            result = led.import_file(file, batch_size=batch_size, progress=progress,
+                                     migration=migration, dry_run=dry_run)
         finally:
             for bar in bars.values():
                 bar.__exit__(None, None, None)

@@ -4,7 +4,11 @@ Deterministic for a seed (keys aside): the same units, actors, cases, paths and 
 The mix follows the seed reports: letters and visits dominate, many consultations are not
 accepted, a minority are repeat or group petitions, leaders receive visitors on reception days,
 some cases are supervised or packaged by leaders, and a few go wrong in each of the ways the
-reverse-check (倒查) rules look for.
+reverse-check (倒查) rules look for. It is written under the rules of the 信访工作条例 (2022)
+(rules version 3): receipt before registration, coded grounds for not accepting, extensions
+approved by a bureau leader while the period runs, 复查 by the next higher body (a county
+bureau for a station, the city bureau otherwise) and 复核 by the city bureau with hearings,
+report-backs to supervising authorities, refusals with their reasons and coded measures.
 """
 
 from __future__ import annotations
@@ -57,7 +61,8 @@ class Staff:
     leaders: list[str] = field(default_factory=list)
     supervisors: list[str] = field(default_factory=list)
     inspectors: list[str] = field(default_factory=list)
-    reviewers: list[str] = field(default_factory=list)
+    reviewers: list[str] = field(default_factory=list)                # the city bureau's
+    county_reviewers: dict[str, str] = field(default_factory=dict)    # county -> reviewer
 
 
 @dataclass
@@ -74,6 +79,9 @@ class Scenario:
 class _Builder:
     def __init__(self, seed: int, year: int, cases: int, petitioners: int) -> None:
         self.rng = random.Random(seed)
+        # The choices the 2022 rules added (receipt, grounds, report-backs, hearings…) draw
+        # from their own stream, so the rest of the year stays as it was for a seed.
+        self.extra = random.Random(seed * 7919 + 11)
         self.year = year
         self.n_cases = cases
         self.n_petitioners = petitioners
@@ -126,6 +134,10 @@ class _Builder:
             keyed = i % 4 == 0   # online petitioners sign with their own key
             actor = add(f"pet-{i:04d}", None, ["petitioner"], keyless=not keyed)
             (s.petitioners_keyed if keyed else s.petitioners_paper).append(actor)
+        for n, (county, _) in enumerate(COUNTIES, start=1):   # 复查 of what a station replied
+            name = self.extra.choice(SURNAMES) + self.extra.choice(GIVEN)
+            s.actors.append((f"reviewer-c{n}", name, county, ["reviewer"], False))
+            s.county_reviewers[county] = f"reviewer-c{n}"
 
     # ---- time ------------------------------------------------------------------------------
 
@@ -203,9 +215,11 @@ class _Builder:
         reg_time = self.at(day, 9 if reception else None)
         final_prior = [f for f in self.finals if f[1] < reg_time - timedelta(days=1)]
         closed_prior = [c for c in self.closed if c[1] < reg_time - timedelta(days=1)]
+        new_facts = False
         if final_prior and index % 29 == 11:
             prior = rng.choice(final_prior)
             repeat_of, petitioner = [prior[0]], prior[2]
+            new_facts = self.extra.random() < 0.3   # Art. 36: new facts may be accepted
         elif closed_prior and rng.random() < 0.08:
             prior = rng.choice(closed_prior)
             repeat_of, petitioner = [prior[0]], prior[2]
@@ -218,6 +232,19 @@ class _Builder:
             data["ref"] = f"{source[:3].upper()}〔{self.year}〕{rng.randint(1, 300)}号"
         if repeat_of:
             data["repeat_of"] = repeat_of
+        if new_facts:
+            data["new_facts"] = "提供了复核后新发现的书证和证人证言"
+        # Art. 23: periods run from receipt; letters and referrals arrive before registration,
+        # and a few are registered late (Art. 44)
+        extra = self.extra
+        if not reception and (channel in ("letter", "fax") or source != "direct"):
+            lag = extra.choice([0, 1, 1, 2, 3]) if extra.random() > 0.04 else 12
+            if lag:
+                received = reg_time - timedelta(days=lag)
+                if received.date() >= date(self.year, 1, 2):
+                    data["received_at"] = received.replace(hour=10, minute=0).isoformat()
+                    if lag > 7:
+                        self.note("late_registration", case)
         by = rng.choice(s.registrars)
         if reception:
             leader = rng.choice(s.leaders)
@@ -225,14 +252,25 @@ class _Builder:
             by = leader
         self.emit(reg_time, "register", case, by, data)
         # 受理
-        if repeat_of and repeat_of[0] in {f[0] for f in self.finals}:
-            self.emit(self.at(day + timedelta(days=3)), "accept", case, rng.choice(s.office),
-                      {"decision": "not_reaccepted", "reason": "同一事项已经复核终结，不再受理"})
+        if repeat_of and repeat_of[0] in {f[0] for f in self.finals} and not new_facts:
+            decided = self.slot(case, self.at(day + timedelta(days=3)))
+            self.emit(decided, "accept", case, rng.choice(s.office),
+                      {"decision": "not_reaccepted", "ground": "final_recheck",
+                       "reason": "同一事实和理由已经复核终结，不再受理",
+                       "notice_served_at": (decided + timedelta(hours=1)).isoformat()},
+                      slotted=True)
             return
         if category == "consultation_or_non_police" and rng.random() < 0.7:
-            self.emit(self.at(day + timedelta(days=rng.randint(1, 10))), "accept", case,
-                      rng.choice(s.office), {"decision": "not_accepted",
-                                             "reason": "不属于公安机关职责范围，已告知向有关部门反映"})
+            ground, why = extra.choice([
+                ("outside_remit", "不属于公安机关职责范围，已告知向有关部门反映"),
+                ("outside_remit", "不属于公安机关职责范围，已告知向有关部门反映"),
+                ("legal_procedure", "属于民事纠纷，已告知通过诉讼途径解决"),
+                ("handled_elsewhere", "该事项已由区人民政府受理并正在办理")])
+            decided = self.slot(case, self.at(day + timedelta(days=rng.randint(1, 10))))
+            self.emit(decided, "accept", case, rng.choice(s.office),
+                      {"decision": "not_accepted", "ground": ground, "reason": why,
+                       "notice_served_at": (decided + timedelta(hours=1)).isoformat()},
+                      slotted=True)
             return
         if day > date(self.year, 12, 20) and rng.random() < 0.6:
             return  # registered at year end, not yet decided
@@ -243,8 +281,12 @@ class _Builder:
             accept_day = day
         if late_accept:
             self.note("late_acceptance", case)
-        self.emit(self.at(accept_day, 8 if reception else None), "accept", case,
-                  rng.choice(s.office), {"decision": "accepted"})
+        accept_data: dict[str, Any] = {"decision": "accepted"}
+        accepted_at = self.slot(case, self.at(accept_day, 8 if reception else None))
+        if extra.random() < 0.95:   # the written notice (告知书), mostly in time
+            notice = accepted_at + timedelta(days=extra.choice([0, 1, 2]), minutes=30)
+            accept_data["notice_served_at"] = notice.isoformat()
+        self.emit(accepted_at, "accept", case, rng.choice(s.office), accept_data, slotted=True)
         # 交办
         unit = rng.choice([u for u in s.handlers if s.handlers[u]])
         cursor = accept_day
@@ -270,10 +312,12 @@ class _Builder:
             sup_day = cursor + timedelta(days=rng.randint(1, 10))
             due = sup_day + timedelta(days=rng.choice((20, 30, 45)))
             by = rng.choice(s.leaders + s.supervisors)
+            form = rng.choice(["letter", "interview", "onsite", "listed"])
+            if extra.random() < 0.15:
+                form = "notice"   # 通报 (Art. 39-40)
             self.emit(self.at(sup_day), "supervise", case, by,
                       {"authority": source if source != "direct" else "self_initiated",
-                       "due": due.isoformat(), "form": rng.choice(
-                           ["letter", "interview", "onsite", "listed"])})
+                       "due": due.isoformat(), "form": form})
             if rng.random() < 0.5:
                 self.emit(self.at(sup_day + timedelta(days=10)), "remind", case,
                           rng.choice(s.supervisors), {"note": "请按期办结回告"})
@@ -297,8 +341,11 @@ class _Builder:
         if not on_spot and not planned_late and rng.random() < 0.08 and \
                 reply_day > cursor + timedelta(days=30):
             extension = rng.choice((15, 30))
-            self.emit(self.at(cursor + timedelta(days=25)), "extend", case, leader_of_unit,
-                      {"days": extension, "reason": "案情复杂，需调取证据"})
+            # Art. 34: approved by a head of the accepting organ (the bureau), while it runs
+            approved = cursor + timedelta(days=25)
+            self.emit(self.at(approved), "extend", case, s.leaders[index % len(s.leaders)],
+                      {"days": extension, "reason": "案情复杂，需调取证据",
+                       "notified_at": self.at(approved + timedelta(days=1), 10).isoformat()})
         if reply_day > date(self.year, 12, 28) or (rng.random() < 0.05 and not on_spot):
             # still open at year end: some never reported back
             if rng.random() < 0.5:
@@ -328,7 +375,7 @@ class _Builder:
                               ("dissatisfied", 10)])
         if unsigned:
             self.emit(self.at(after, 11), "petitioner_sign", case, rng.choice(s.registrars),
-                      {"form": "refused"})
+                      {"form": "refused", "reason": "信访人对处理结果有异议，拒绝签字"})
             self.note("unsigned_closure", case)
         elif petitioner in s.petitioners_keyed:
             self.emit(self.at(after, 11), "petitioner_sign", case, petitioner,
@@ -342,6 +389,8 @@ class _Builder:
         close_at = self.at(after + timedelta(days=1), 15)
         self.emit(close_at, "close", case, rng.choice(s.office),
                   {"override_reason": "信访人拒绝签字，经集体研究予以办结"} if unsigned else {})
+        if due is not None:
+            self.report_back(case, close_at.date(), due, handler, leader_of_unit)
         if packaged and rng.random() < 0.8:
             self.emit(self.at(after + timedelta(days=5)), "desist", case,
                       rng.choice(s.registrars), {"document_sha256": f"{rng.getrandbits(256):064x}"})
@@ -352,17 +401,42 @@ class _Builder:
             return
         self.closed.append((case, close_at, petitioner))
 
+    def report_back(self, case: str, closed: date, due: date, handler: str,
+                    leader_of_unit: str) -> None:
+        """The handling body's report-back (回告) to the supervising authority: mostly by the
+        due date, some late, a few never (Art. 39-40; no_report_back)."""
+        extra = self.extra
+        roll = extra.random()
+        if roll < 0.08:
+            self.note("no_report_back", case)
+            return
+        day = closed if roll > 0.2 else max(closed, due) + timedelta(days=3)
+        when = self.slot(case, self.at(day, 17))   # after the closing
+        if when.date() > due:
+            self.note("no_report_back", case)
+        self.emit(when, "report_back", case, handler if extra.random() < 0.5 else leader_of_unit,
+                  {"text": "已办结并书面答复信访人，现将办理情况回告",
+                   "served_at": when.isoformat()}, slotted=True)
+
     def review(self, case: str, reply_day: date, handler: str, leader_of_unit: str,
                petitioner: str, unit: str) -> None:
         rng = self.rng
         s = self.staff
+        extra = self.extra
         request = reply_day + timedelta(days=rng.randint(5, 25))
         self.emit(self.at(request), "review_request", case, rng.choice(s.registrars),
                   {"level": "review"})
         decided = request + timedelta(days=rng.randint(10, 28))
         decision = rng.choice(["upheld", "upheld", "changed", "revoked"])
-        self.emit(self.at(decided), "review_decide", case, rng.choice(s.reviewers),
-                  {"level": "review", "decision": decision})
+        # Art. 35: the next higher body of the one that replied — a station's county bureau,
+        # else the city bureau (whose 复核 would be the province's, outside this ledger)
+        county = unit.split("-s")[0] if "-s" in unit else None
+        city_reviewer = rng.choice(s.reviewers)
+        reviewer = s.county_reviewers[county] if county else city_reviewer
+        served = decided + timedelta(days=extra.choice([0, 1, 2, 3]))
+        self.emit(self.at(decided), "review_decide", case, reviewer,
+                  {"level": "review", "decision": decision,
+                   "served_at": self.at(served, 16).isoformat()})
         last = decided
         if decision != "upheld":
             self.note("overturned", case)
@@ -385,13 +459,22 @@ class _Builder:
             self.emit(self.at(last, 15), "close", case, rng.choice(s.office), {})
             self.closed.append((case, self.at(last, 16), petitioner))
             return
-        if rng.random() < 0.6:
-            recheck = decided + timedelta(days=rng.randint(3, 20))
+        if rng.random() < 0.6 and county is not None:
+            # Art. 36: within 30 days of the served 复查 decision; the city bureau decides
+            recheck = served + timedelta(days=rng.randint(3, 20))
             self.emit(self.at(recheck), "review_request", case, rng.choice(s.registrars),
                       {"level": "recheck"})
             final = recheck + timedelta(days=rng.randint(10, 25))
-            self.emit(self.at(final), "review_decide", case, rng.choice(s.reviewers),
-                      {"level": "recheck", "decision": "upheld"})
+            if extra.random() < 0.35:   # a hearing (听证), not counted in the 30 days
+                start = recheck + timedelta(days=5)
+                end = start + timedelta(days=extra.choice([0, 1, 2]))
+                final = max(final, end + timedelta(days=3))
+                self.emit(self.at(end, 17), "hearing", case, city_reviewer,
+                          {"start": self.at(start, 9).isoformat(),
+                           "end": self.at(end, 16).isoformat()})
+            self.emit(self.at(final), "review_decide", case, city_reviewer,
+                      {"level": "recheck", "decision": "upheld",
+                       "served_at": self.at(final + timedelta(days=1), 16).isoformat()})
             self.finals.append((case, self.at(final, 18), petitioner))
         else:
             self.closed.append((case, self.at(last, 18), petitioner))
@@ -427,9 +510,13 @@ def reverse_check_commands(ledger: Any, scenario: Scenario, limit: int = 3) -> l
             Command("reverse_check_open", case, {"reason": "超期答复，启动倒查"}, inspector, day,
                     f"{tag}-open"),
             Command("reverse_check_finding", case, {"actor": statement.actor,
-                                                    "fault": "late_reply", "evidence": [ref]},
+                                                    "fault": "late_reply", "evidence": [ref],
+                                                    "responsibility": "direct"},
                     inspector, day + timedelta(hours=1), f"{tag}-finding"),
-            Command("reverse_check_conclude", case, {"measures": "批评教育"}, inspector,
+            Command("reverse_check_conclude", case,
+                    {"measures": ["criticism"] if n % 2 else ["admonition",
+                                                              "written_examination"],
+                     "note": "超期答复，责令整改"}, inspector,
                     day + timedelta(hours=2), f"{tag}-conclude"),
         ]
     return commands

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import os
-import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +14,6 @@ import click
 from ledger import (
     CheckpointError,
     CosignatureError,
-    EnvironmentProblem,
     InputError,
     Keystore,
     KeyUnavailableError,
@@ -140,7 +138,7 @@ def witness_serve(keystore_dir: str, state: str, listen: str, logs: tuple[str, .
     """
     import uvicorn
 
-    from server import Witness, create_app
+    from server import Witness, create_app, listen_socket
 
     keystore = _keystore(keystore_dir)
     signer = keystore.load(WITNESS_KEY)
@@ -159,16 +157,9 @@ def witness_serve(keystore_dir: str, state: str, listen: str, logs: tuple[str, .
         known.setdefault(origin, []).append(key)
     witness = Witness(name, signer, known, state)
     host, port = _listen(listen)
-    try:
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, port))
-        sock.listen(128)   # connections wait in the backlog until uvicorn serves them
-    except OSError as exc:
-        raise EnvironmentProblem(f"cannot listen on {listen}: {exc.strerror or exc}") from None
+    sock = listen_socket(host, port)   # IPPROTO_TCP named, so answers are not held by Nagle
     bound = sock.getsockname()[1]
-    where = f"[{host}]" if family == socket.AF_INET6 else host
+    where = f"[{host}]" if ":" in host else host
     click.echo(f"witness {name} listening on http://{where}:{bound}/ for "
                f"{', '.join(sorted(known))}", nl=True)
     config = uvicorn.Config(create_app(witness), log_level="warning", access_log=False,

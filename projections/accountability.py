@@ -19,6 +19,7 @@ from dataclasses import replace
 from datetime import date, datetime
 from typing import Any
 
+from ledger.domain.actions import custody_steps
 from ledger.domain.cases import REVERSE_CHECK_ACTIONS
 from ledger.errors import InputError
 from ledger.log.statement import DIRECTORY_STREAM
@@ -28,7 +29,7 @@ from ledger.verification.verify import Failure, VerifyReport, verify_ledger
 from .events import LedgerEvent, decode, ledger_policy
 from .fold import ActorRow, CaseRow
 from .labels import LABELS, label
-from .readmodel import actors, cases_assigned_to, cases_registered_by, names
+from .readmodel import actors, cases_assigned_to, cases_registered_by, counted_events, names
 from .reports import today
 from .runner import catch_up
 from .sheets import Cell, Page, Sheet, page
@@ -51,13 +52,12 @@ UNATTRIBUTED = "unattributed"
 """``by_unit`` key for triggers with nobody (or nobody with a unit) responsible."""
 CHUNK = 500
 """Cases whose events are read per query (and held in memory at once)."""
-CUSTODY = ("register", "accept", "assign", "supervise", "remind", "package", "progress",
-           "extend", "reply", "attest", "consent", "petitioner_sign", "close", "desist",
-           "review_request", "review_decide", "reopen")
-"""The steps of a case's chain of custody (the reverse-check events are listed separately)."""
-CUSTODY_FIELDS = ("decision", "unit", "handler", "authority", "due", "form", "leader", "days",
-                  "outcome", "resolution", "served_at", "opinion", "override_reason", "level",
-                  "reason")
+CUSTODY = custody_steps()
+"""The steps of a case's chain of custody, from the action registry (the reverse-check events
+are listed separately)."""
+CUSTODY_FIELDS = ("decision", "ground", "unit", "handler", "authority", "due", "form", "leader",
+                  "days", "outcome", "resolution", "served_at", "notified_at", "received_at",
+                  "opinion", "override_reason", "level", "start", "end", "reason")
 
 EventHash = Callable[[str, int], str | None]
 """Looks up the stored hash of (stream, seq): to check the evidence an inspector cited."""
@@ -117,14 +117,16 @@ def named_by(rows: Iterable[CaseRow]) -> dict[str, list[CaseRow]]:
 def load_events(store: Store, case_nos: Sequence[str],
                 day: str) -> Iterator[tuple[str, list[LedgerEvent]]]:
     """Each case's events dated on or before ``day`` (the registration always), in seq order,
-    ``CHUNK`` cases a query, so memory holds one chunk."""
+    ``CHUNK`` cases a query, so memory holds one chunk. Only the events the checked log
+    accepted (``readmodel.counted_events``): one that fails a check never counts — it is an
+    ``integrity`` trigger, never a step of the case (docs/integrity.md, "One verdict")."""
     for start in range(0, len(case_nos), CHUNK):
         chunk = list(case_nos[start:start + CHUNK])
         grouped: dict[str, list[LedgerEvent]] = {}
-        for r in store.events_of(chunk):
-            event = decode(r.position, r.stream, r.seq, r.type, r.state)
+        for position, stream, seq, topic, state in counted_events(store, chunk):
+            event = decode(position, stream, seq, topic, state)
             if event is not None and (event.type == "register" or event.on <= day):
-                grouped.setdefault(r.stream, []).append(event)
+                grouped.setdefault(stream, []).append(event)
         for case_no in chunk:
             if case_no in grouped:
                 yield case_no, grouped[case_no]
@@ -217,6 +219,7 @@ def report_from_case_files(files: Iterable[CaseFile], ctx: Context, *, unit: str
         "migrations": migrations,
         "by_actor": by_actor,
         "by_unit": by_unit,
+        "by_responsibility": by_responsibility(cases),
         "totals": {"cases": sum(1 for c in cases if c["triggers"]),
                    "triggers": sum(by_code.values()), "by_code": by_code,
                    "reverse_checks": sum(len(c["reverse_checks"]) for c in cases)},
@@ -324,7 +327,7 @@ def reverse_checks(f: CaseFile, event_hash: EventHash,
             rounds.append({"opened_by": e.actor, "opened_on": e.on, "reason": e.data["reason"],
                            "ref": ref(e).to_json(), "findings": [], "status": "open",
                            "concluded_by": None, "concluded_on": None, "measures": None,
-                           "conclude_ref": None})
+                           "note": None, "conclude_ref": None})
         elif not rounds:
             continue   # the rules refuse this; verify names it
         elif e.type == "reverse_check_finding":
@@ -335,10 +338,13 @@ def reverse_checks(f: CaseFile, event_hash: EventHash,
                             for t in triggers) if fault in CODES else None
             rounds[-1]["findings"].append({"by": e.actor, "on": e.on, "actor": actor,
                                            "fault": fault, "evidence": evidence,
-                                           "confirmed": confirmed, "ref": ref(e).to_json()})
+                                           "confirmed": confirmed, "ref": ref(e).to_json(),
+                                           "responsibility": e.data.get("responsibility")})
         else:
+            # coded measures (rules 3) or the free text of rules 1-2, with the note
             rounds[-1].update(status="concluded", concluded_by=e.actor, concluded_on=e.on,
-                              measures=e.data["measures"], conclude_ref=ref(e).to_json())
+                              measures=e.data["measures"], note=e.data.get("note"),
+                              conclude_ref=ref(e).to_json())
     return rounds
 
 
@@ -358,14 +364,20 @@ def aggregate(cases: Sequence[Mapping[str, Any]],
 
     def actor_entry(actor: str) -> dict[str, Any]:
         return by_actor.setdefault(actor, {"unit": units.get(actor), "total": 0,
-                                           "triggers": {}, "cases": [], "findings": 0})
+                                           "triggers": {}, "cases": [], "findings": 0,
+                                           "direct": 0, "leadership": 0})
 
     for entry in cases:
         case = entry["case"]
         for trigger in entry["triggers"]:
             people = trigger["responsible"]
             for actor in dict.fromkeys(p["actor"] for p in people):
-                _count(actor_entry(actor), trigger["code"], case)
+                slot = actor_entry(actor)
+                _count(slot, trigger["code"], case)
+                # direct responsibility (handler, signer) counts before leadership (unit or
+                # package leader) when one trigger names the actor in both capacities
+                kinds = {_responsibility(p) for p in people if p["actor"] == actor}
+                slot["direct" if "direct" in kinds else "leadership"] += 1
             for unit in dict.fromkeys(p["unit"] or UNATTRIBUTED for p in people) or \
                     [UNATTRIBUTED]:
                 slot = by_unit.setdefault(unit, {"total": 0, "triggers": {}, "cases": [],
@@ -384,6 +396,32 @@ def aggregate(cases: Sequence[Mapping[str, Any]],
         slot["triggers"] = dict(sorted(slot["triggers"].items(), key=lambda kv: order[kv[0]]))
     return (dict(sorted(by_actor.items())),
             dict(sorted(by_unit.items(), key=lambda kv: (kv[0] == UNATTRIBUTED, kv[0]))))
+
+
+def _responsibility(person: Mapping[str, Any]) -> str:
+    return str(person.get("responsibility") or "direct")
+
+
+def by_responsibility(cases: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """Triggers per kind of responsibility: ``direct`` (the handler or signer) and
+    ``leadership`` (the unit leader, the package leader), each a count of the triggers naming
+    someone in that capacity and of the actors named; ``none`` counts triggers naming nobody
+    (e.g. a closure after a recorded refusal to sign, no staff fault by itself)."""
+    out: dict[str, Any] = {"direct": {"triggers": 0, "actors": []},
+                           "leadership": {"triggers": 0, "actors": []}, "none": 0}
+    for entry in cases:
+        for trigger in entry["triggers"]:
+            people = trigger["responsible"]
+            if not people:
+                out["none"] += 1
+            for kind in dict.fromkeys(_responsibility(p) for p in people):
+                out[kind]["triggers"] += 1
+                actors = out[kind]["actors"]
+                actors.extend(p["actor"] for p in people if _responsibility(p) == kind
+                              and p["actor"] not in actors)
+    for kind in ("direct", "leadership"):
+        out[kind]["actors"].sort()
+    return out
 
 
 def _count(slot: dict[str, Any], code: str, case: str) -> None:
@@ -515,7 +553,7 @@ def _reverse_check_sheet(report: dict[str, Any], lang: str,
         for check in entry["reverse_checks"]:
             head: list[Cell] = [entry["case"], actors.get(check["opened_by"], check["opened_by"]),
                                 _day(check["opened_on"]), check["reason"]]
-            tail: list[Cell] = [check["measures"], a(check["status"])]
+            tail: list[Cell] = [measures_text(check, lang), a(check["status"])]
             for finding in check["findings"] or [None]:
                 if finding is None:
                     rows.append([*head, None, None, None, None, *tail])
@@ -527,6 +565,19 @@ def _reverse_check_sheet(report: dict[str, Any], lang: str,
                              None if confirmed is None else
                              label("field", "yes" if confirmed else "no", lang), *tail])
     return Sheet(a("reverse_checks"), a("reverse_checks"), [a(c) for c in columns], rows)
+
+
+def measures_text(check: Mapping[str, Any], lang: str) -> str | None:
+    """A conclusion's measures by their labels (or the free text of rules 1-2) and its note."""
+    measures = check.get("measures")
+    if measures is None:
+        return None
+    sep = "、" if lang == "zh" else ", "
+    text = sep.join(label("measure", m, lang) for m in measures) \
+        if isinstance(measures, list) else str(measures)
+    note = check.get("note")
+    return f"{text}（{note}）" if note and lang == "zh" else \
+        (f"{text} ({note})" if note else text)
 
 
 def _codes_used(report: dict[str, Any]) -> list[str]:
@@ -544,9 +595,11 @@ def _actor_sheet(report: dict[str, Any], lang: str, actors: Mapping[str, str],
         rows.append([f"{name} ({actor})" if name else actor,
                      units.get(slot["unit"], slot["unit"]) if slot["unit"] else None,
                      *(slot["triggers"].get(c, 0) for c in codes), slot["total"],
+                     slot.get("direct", 0), slot.get("leadership", 0),
                      len(slot["cases"]), slot["findings"]])
     headers = [a("actor"), a("unit"), *(label("trigger", c, lang) for c in codes), a("total"),
-               a("cases"), a("findings")]
+               label("responsibility", "direct", lang),
+               label("responsibility", "leadership", lang), a("cases"), a("findings")]
     totals: frozenset[int] = frozenset()
     if rows:
         row = _totals_row(rows, 2, len(headers) - 2, a("total"), 2)

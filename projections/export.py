@@ -1,6 +1,6 @@
 """Write report sheets as CSV or XLSX files: the file writers behind the CLI's one output
 interface (``cli/output.py`` registers them beside its text and JSON writers; the print-ready
-PDF of issue 17 is one more writer here, taking the same sheets).
+PDF with the same layout is ``projections.pdf``, taking the same sheets).
 
 CSV is UTF-8 with a byte-order mark, so spreadsheet programs open the Chinese labels correctly;
 each sheet is a title line, a header row and its rows, separated by an empty line. XLSX has one
@@ -19,7 +19,7 @@ from typing import IO, Any
 
 from ledger.errors import EnvironmentProblem
 
-from .sheets import Cell, Page, Ratio, Sheet, cell_text, display_width
+from .sheets import Cell, Page, Ratio, Sheet, cell_text, display_width, wrap_balanced
 
 CSV_ENCODING = "utf-8-sig"
 
@@ -44,8 +44,8 @@ def write_xlsx(sheets: Sequence[Sheet], path: str | Path,
 
     heading (merged, large) · meta lines (unit, period, as-of) · [group header row] · header
     row · rows (totals rows bold) · notes · the sign-off line (制表人/审核人/制表日期). A4
-    landscape, one page wide, header rows repeated on every page, panes frozen below them,
-    the footer ``第 &P 页 共 &N 页``.
+    landscape, one page wide, header rows repeated on every page (tall enough for their
+    wrapped text), panes frozen below them, the footer ``第 &P 页 共 &N 页``.
     """
     import xlsxwriter
     from xlsxwriter.exceptions import FileCreateError
@@ -89,6 +89,16 @@ def _write_sheet(ws: Any, sheet: Sheet, formats: _Formats, width: Callable[[str]
             col += span
         row += 1
     header_end = row - 1
+    widths = sheet.column_widths(width)
+    for k, cells in enumerate(sheet.header_rows()):
+        # tall enough for headers wrapped in their columns (Excel does not grow a row for
+        # merged or wrapped cells by itself when the file is printed unopened)
+        col, lines = 0, 1
+        for text, span in cells:
+            room = sum(widths[col:col + span]) + 2 * (span - 1)
+            lines = max(lines, len(wrap_balanced(text, room, width)))
+            col += span
+        ws.set_row(header_top + k, 15 * lines + 3)
     for i, values in enumerate(sheet.rows):
         flag, total = i in sheet.flagged, i in sheet.totals
         for j, value in enumerate(values):
@@ -105,7 +115,7 @@ def _write_sheet(ws: Any, sheet: Sheet, formats: _Formats, width: Callable[[str]
         step = max(1, (last + 1) // len(page.signoff))
         for k, text in enumerate(page.signoff):
             ws.write_string(row, min(k * step, last), text, formats.get("signoff"))
-    for j, chars in enumerate(sheet.column_widths(width)):
+    for j, chars in enumerate(widths):
         ws.set_column(j, j, chars + 2)
     ws.freeze_panes(header_end + 1, 0)
     ws.repeat_rows(header_top, header_end)

@@ -5,6 +5,10 @@ No I/O, no clock: the same events always give the same rows, which is what makes
 to an incremental catch-up, and lets a report refold a case "as it stood" at an earlier date.
 Rows are updated in place (a batch owns them) for speed; the write side's ``cases.apply_action``
 is mirrored, not imported, because the read model keeps more (who, when, and evidence refs).
+
+The handlers are keyed by the action registry (``ledger.domain.actions``): every case action it
+defines has one here (or is defined ``read_model=False`` and only advances the bookkeeping), and
+:func:`apply` raises :class:`UnknownEventType` for any other type instead of skipping it.
 """
 
 from __future__ import annotations
@@ -13,9 +17,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 
+from ledger.domain.actions import REGISTRY, RULES_2022
 from ledger.domain.policy import Policy
 
 from .events import Day, LedgerEvent, business_day
+
+
+class UnknownEventType(ValueError):
+    """A case event whose type the action registry does not define (or the fold does not
+    handle): the read model would silently go wrong, so it stops instead."""
 
 
 @dataclass(slots=True)
@@ -42,10 +52,14 @@ class CaseRow:
     repeat_of: tuple[str, ...]
     reception_day: bool
     received_by: str | None
-    acceptance_due: Day
+    acceptance_due: Day            # receipt + the acceptance days (Art. 23)
     max_on: Day
+    received_at: str | None = None  # receipt (收到): given, or the registration time
+    received_on: Day | None = None
+    new_facts: str | None = None    # a repeat petition's new facts or reasons
     # acceptance decision (made once)
     decision: str | None = None
+    ground: str | None = None       # not accepted: the coded ground (Art. 19-22)
     decided_on: Day | None = None
     decided_by: str | None = None
     accept_seq: int | None = None
@@ -67,6 +81,9 @@ class CaseRow:
     supervision_form: str | None = None
     supervise_count: int = 0
     remind_count: int = 0
+    report_back_count: int = 0               # 回告 to the supervising authority
+    report_back_on: Day | None = None        # the latest one's business date
+    report_back_served_on: Day | None = None
     # leader package
     package_leader: str | None = None
     packaged_on: Day | None = None
@@ -74,7 +91,10 @@ class CaseRow:
     progress_count: int = 0
     follow_up_count: int = 0
     last_progress_on: Day | None = None
-    extension_days: int = 0
+    extension_days: int = 0          # granted while the handling period ran (they move it)
+    late_extension_days: int = 0     # granted after it ended: they never move it (Art. 34)
+    extension_count: int = 0
+    extension_notified_on: Day | None = None
     # reply (cleared by reopen; the first one's served date is kept for "answered on the spot")
     replied_on: Day | None = None
     replied_by: str | None = None
@@ -95,6 +115,7 @@ class CaseRow:
     petitioner_signed_on: Day | None = None
     petitioner_sign_seq: int | None = None
     petitioner_sign_hash: str | None = None
+    refusal_reason: str | None = None         # a refusal's (拒签) recorded reason
     # closing
     closed_on: Day | None = None
     closed_at: str | None = None
@@ -109,6 +130,8 @@ class CaseRow:
     review_level: str | None = None
     review_decision: str | None = None
     review_decided_on: Day | None = None
+    review_served_on: Day | None = None       # the written decision served (Art. 35-36)
+    hearing_days: int = 0                     # 听证 days, not counted in the 复核 period
     overturned_count: int = 0
     overturn_seq: int | None = None
     overturn_hash: str | None = None
@@ -177,6 +200,8 @@ def _handling_due(row: CaseRow, policy: Policy) -> Day | None:
 
 def register(event: LedgerEvent, policy: Policy) -> CaseRow:
     data = event.data
+    received_at = data.get("received_at") or event.at
+    received_on = business_day(received_at)
     return CaseRow(
         case_no=event.stream, registered_at=event.at, registered_on=event.on,
         registered_by=event.actor, register_hash=event.hash, channel=data["channel"],
@@ -185,12 +210,14 @@ def register(event: LedgerEvent, policy: Policy) -> CaseRow:
         summary=data["summary"], repeat_of=tuple(data.get("repeat_of", ())),
         reception_day=bool(data.get("reception_day", False)),
         received_by=data.get("received_by"),
-        acceptance_due=_add_days(policy, event.on, policy.acceptance_days), max_on=event.on,
+        acceptance_due=_add_days(policy, received_on, policy.acceptance_days), max_on=event.on,
+        received_at=received_at, received_on=received_on, new_facts=data.get("new_facts"),
         last_seq=event.seq, last_position=event.position)
 
 
 def _accept(row: CaseRow, e: LedgerEvent, policy: Policy) -> None:
     row.decision = e.data["decision"]
+    row.ground = e.data.get("ground")
     row.decided_on, row.decided_by = e.on, e.actor
     row.accept_seq, row.accept_hash = e.seq, e.hash
     served = e.data.get("notice_served_at")
@@ -218,6 +245,13 @@ def _remind(row: CaseRow, e: LedgerEvent, policy: Policy) -> None:
     row.remind_count += 1
 
 
+def _report_back(row: CaseRow, e: LedgerEvent, policy: Policy) -> None:
+    row.report_back_count += 1
+    row.report_back_on = e.on
+    served = e.data.get("served_at")
+    row.report_back_served_on = business_day(served) if served else None
+
+
 def _package(row: CaseRow, e: LedgerEvent, policy: Policy) -> None:
     row.package_leader, row.packaged_on = e.data["leader"], e.on
 
@@ -229,6 +263,14 @@ def _progress(row: CaseRow, e: LedgerEvent, policy: Policy) -> None:
 
 
 def _extend(row: CaseRow, e: LedgerEvent, policy: Policy) -> None:
+    """An extension moves the deadline only when granted while the period ran (Art. 34), as
+    the write side's ``cases.handling_due``; rules 1-2 let a late one be written."""
+    row.extension_count += 1
+    told = e.data.get("notified_at")
+    row.extension_notified_on = business_day(told) if told else None
+    if row.handling_due is not None and e.on > row.handling_due:
+        row.late_extension_days += int(e.data["days"])
+        return
     row.extension_days += int(e.data["days"])
     row.handling_due = _handling_due(row, policy)
 
@@ -254,6 +296,7 @@ def _petitioner_sign(row: CaseRow, e: LedgerEvent, policy: Policy) -> None:
     row.petitioner_form, row.petitioner_opinion = e.data["form"], e.data.get("opinion")
     row.petitioner_signed_by, row.petitioner_signed_on = e.actor, e.on
     row.petitioner_sign_seq, row.petitioner_sign_hash = e.seq, e.hash
+    row.refusal_reason = e.data.get("reason")
 
 
 def _close(row: CaseRow, e: LedgerEvent, policy: Policy) -> None:
@@ -275,11 +318,24 @@ def _review_decide(row: CaseRow, e: LedgerEvent, policy: Policy) -> None:
     level, decision = e.data["level"], e.data["decision"]
     row.review_stage = f"{level}_decided"
     row.review_level, row.review_decision, row.review_decided_on = level, decision, e.on
+    served = e.data.get("served_at")
+    row.review_served_on = business_day(served) if served else None
     if decision in ("changed", "revoked"):
         row.overturned_count += 1
         row.overturn_seq, row.overturn_hash = e.seq, e.hash
     if level == "recheck":
-        row.final = True
+        # Art. 36: final when upheld; changed or revoked, it is handled again (rules 3)
+        row.final = decision == "upheld" or policy.rules < RULES_2022
+
+
+def _hearing(row: CaseRow, e: LedgerEvent, policy: Policy) -> None:
+    row.hearing_days += hearing_days(e)
+
+
+def hearing_days(e: LedgerEvent) -> int:
+    """The calendar days a hearing (听证) spans, both ends counted."""
+    start, end = business_day(e.data["start"]), business_day(e.data["end"])
+    return (date.fromisoformat(end) - date.fromisoformat(start)).days + 1
 
 
 _REOPEN_CLEARS = (
@@ -287,7 +343,7 @@ _REOPEN_CLEARS = (
     "replied_on", "replied_by", "reply_served_on", "reply_outcome", "reply_resolution",
     "reply_seq", "reply_hash", "attested_by", "attested_on", "consented_by", "consented_on",
     "petitioner_form", "petitioner_opinion", "petitioner_signed_by", "petitioner_signed_on",
-    "petitioner_sign_seq", "petitioner_sign_hash",
+    "petitioner_sign_seq", "petitioner_sign_hash", "refusal_reason",
 )
 
 
@@ -295,7 +351,8 @@ def _reopen(row: CaseRow, e: LedgerEvent, policy: Policy) -> None:
     """Handling starts again (as on the write side): reply, signatures and closing are cleared."""
     for name in _REOPEN_CLEARS:
         setattr(row, name, None)
-    row.extension_days = 0
+    row.extension_days = row.late_extension_days = row.extension_count = 0
+    row.extension_notified_on = None
     row.handling_start = e.on
     row.handling_due = _handling_due(row, policy)
     row.reopen_count += 1
@@ -315,26 +372,45 @@ def _reverse_check_conclude(row: CaseRow, e: LedgerEvent, policy: Policy) -> Non
     row.reverse_check = "concluded"
 
 
-_APPLY: dict[str, Callable[[CaseRow, LedgerEvent, Policy], None]] = {
+def _bookkeeping(row: CaseRow, e: LedgerEvent, policy: Policy) -> None:
+    """An action the registry defines with ``read_model=False``: no column of its own."""
+
+
+Handler = Callable[[CaseRow, LedgerEvent, Policy], None]
+_HANDLERS: dict[str, Handler] = {
     "accept": _accept, "assign": _assign, "supervise": _supervise, "remind": _remind,
     "package": _package, "progress": _progress, "extend": _extend, "reply": _reply,
     "attest": _attest, "consent": _consent, "petitioner_sign": _petitioner_sign,
     "close": _close, "desist": _desist, "review_request": _review_request,
-    "review_decide": _review_decide, "reopen": _reopen,
-    "reverse_check_open": _reverse_check_open, "reverse_check_finding": _reverse_check_finding,
+    "review_decide": _review_decide, "hearing": _hearing, "report_back": _report_back,
+    "reopen": _reopen, "reverse_check_open": _reverse_check_open,
+    "reverse_check_finding": _reverse_check_finding,
     "reverse_check_conclude": _reverse_check_conclude,
 }
+#: The fold of every case action of the registry but ``register`` (keyed by the registry:
+#: an action it does not define has no handler, whatever this module holds).
+_APPLY: dict[str, Handler] = {
+    name: _HANDLERS.get(name) or _bookkeeping
+    for name, definition in REGISTRY.items()
+    if definition.stream == "case" and name != "register"
+    and (name in _HANDLERS or not definition.read_model)}
 
 
 def apply(row: CaseRow | None, event: LedgerEvent, policy: Policy) -> CaseRow | None:
-    """Fold one case event into its row (None until the case is registered)."""
+    """Fold one case event into its row (None until the case is registered).
+
+    Raises :class:`UnknownEventType` for a type the registry does not define or this fold
+    does not handle: never a silent skip."""
     if event.type == "register":
         return row if row is not None else register(event, policy)
+    handler = _APPLY.get(event.type)
+    if handler is None:
+        raise UnknownEventType(f"the read model has no fold for event type {event.type!r:.80} "
+                               f"({event.stream}#{event.seq}); the action registry "
+                               "(ledger/domain/actions.py) and projections/fold.py disagree")
     if row is None:
         return None   # an event of a stream with no registration: nothing to attach it to
-    handler = _APPLY.get(event.type)
-    if handler is not None:
-        handler(row, event, policy)
+    handler(row, event, policy)
     row.last_seq, row.last_position = event.seq, event.position
     if event.on > row.max_on:
         row.max_on = event.on

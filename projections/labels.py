@@ -4,56 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from ledger.domain.actions import ACTIONS
+from schemas.actions import CODE_LABELS
+
 LABELS: dict[str, dict[str, tuple[str, str]]] = {
-    "action": {
-        "init": ("初始化", "initialize"), "unit.add": ("新增单位", "add unit"),
-        "actor.add": ("新增人员", "add actor"), "actor.rotate_key": ("更换密钥", "rotate key"),
-        "actor.revoke_key": ("吊销密钥", "revoke key"),
-        "register": ("登记", "register"), "accept": ("受理决定", "acceptance decision"),
-        "assign": ("交办", "assign"), "supervise": ("督办", "supervise"),
-        "remind": ("催办", "remind"), "package": ("领导包案", "leader package"),
-        "progress": ("进展报告", "progress report"), "extend": ("延期", "extension"),
-        "reply": ("答复", "reply"), "attest": ("承办人确认化解", "handler attestation"),
-        "consent": ("单位负责人签字", "unit leader consent"),
-        "petitioner_sign": ("信访人签字", "petitioner signature"), "close": ("办结", "close"),
-        "desist": ("停访息诉", "desist"), "review_request": ("复查/复核申请", "review request"),
-        "review_decide": ("复查/复核决定", "review decision"), "reopen": ("重新办理", "reopen"),
-        "reverse_check_open": ("启动倒查", "open reverse-check"),
-        "reverse_check_finding": ("倒查认定", "reverse-check finding"),
-        "reverse_check_conclude": ("倒查结论", "conclude reverse-check"),
-    },
-    "channel": {"letter": ("来信", "letter"), "visit": ("来访", "visit"), "call": ("来电", "call"),
-                "online": ("网上信访", "online"), "fax": ("传真", "fax"),
-                "mailbox": ("局长信箱", "director's mailbox")},
-    "source": {
-        "direct": ("直接来信来访", "direct"),
-        "petition_bureau": ("信访局转交办", "petition bureau"),
-        "higher_police": ("上级公安机关转办", "higher police organ"),
-        "congress": ("人大交办", "people's congress"),
-        "political_legal_committee": ("政法委交办", "political-legal committee"),
-        "procuratorate": ("检察院转来", "procuratorate"), "government": ("政府交办", "government"),
-        "leader": ("领导交办", "leader"), "self_initiated": ("自立", "self-initiated"),
-    },
-    "category": {
-        "file_case": ("要求立案查处", "file a case"),
-        "police_misconduct": ("举报民警违法违纪", "police misconduct"),
-        "household_registration": ("户口问题", "household registration"),
-        "solve_case": ("要求破案结案", "solve a case"),
-        "improper_handling": ("反映办案不规范", "improper case handling"),
-        "perform_duty": ("要求履行管理职责", "perform duties"),
-        "consultation_or_non_police": ("咨询及不属公安业务", "consultation / non-police"),
-        "mental_health": ("精神异常", "mental health"), "appeal": ("不服处理决定申诉", "appeal"),
-        "compensation": ("损失赔偿", "compensation"), "criminal": ("刑事案件", "criminal case"),
-        "public_order": ("治安问题", "public order"), "help": ("求助", "help"),
-        "other": ("其他", "other"),
-    },
-    "role": {
-        "admin": ("管理员", "admin"), "registrar": ("登记员", "registrar"),
-        "petition_office": ("信访部门", "petition office"), "handler": ("承办人", "handler"),
-        "unit_leader": ("承办单位负责人", "unit leader"), "leader": ("局领导", "leader"),
-        "supervisor": ("督办人", "supervisor"), "inspector": ("督察", "inspector"),
-        "reviewer": ("复查复核机关", "reviewer"), "petitioner": ("信访人", "petitioner"),
-    },
+    # Actions from the action registry (ledger/domain/actions.py), ``init`` being no action
+    # anyone performs but the ledger's first event.
+    "action": {"init": ("初始化", "initialize"),
+               **{a.name: (a.zh, a.en) for a in ACTIONS}},
+    # The vocabulary's code lists (schemas/actions.py): channel, source, category, role,
+    # opinion, decision, outcome, resolution, form, level, supervision_form, ground, measure,
+    # responsibility.
+    **{kind: dict(codes) for kind, codes in CODE_LABELS.items()},
     "status": {
         "registered": ("已登记", "registered"), "accepted": ("已受理", "accepted"),
         "not_accepted": ("不予受理", "not accepted"),
@@ -62,25 +24,12 @@ LABELS: dict[str, dict[str, tuple[str, str]]] = {
         "closed": ("已办结", "closed"), "final": ("已终结(复核)", "final (rechecked)"),
         "open": ("未办结", "open"),
     },
-    "opinion": {"satisfied": ("满意", "satisfied"),
-                "basically_satisfied": ("基本满意", "basically satisfied"),
-                "dissatisfied": ("不满意", "dissatisfied")},
-    "decision": {"accepted": ("受理", "accepted"), "not_accepted": ("不予受理", "not accepted"),
-                 "not_reaccepted": ("不再受理", "not re-accepted"), "upheld": ("维持", "upheld"),
-                 "changed": ("变更", "changed"), "revoked": ("撤销", "revoked")},
-    "outcome": {"support": ("支持", "support"), "explain": ("解释", "explain"),
-                "not_support": ("不予支持", "not supported")},
-    "resolution": {"problem_solved": ("解决问题到位", "problem solved"),
-                   "educated": ("思想教育到位", "educated"), "aided": ("帮扶救助到位", "aided"),
-                   "lawfully_handled": ("依法处理", "handled by law")},
-    "form": {"key": ("本人密钥签名", "own key"), "witnessed": ("见证纸质签名", "witnessed paper"),
-             "refused": ("拒签", "refused")},
-    "level": {"review": ("复查", "review"), "recheck": ("复核", "re-review")},
     "deadline": {"acceptance": ("受理告知期限", "acceptance notice due"),
                  "handling": ("办理期限", "handling due"),
                  "supervision": ("督办回告期限", "supervision due"),
                  "review_request": ("复查申请期限", "review request window"),
-                 "review_decision": ("复查复核决定期限", "review decision due")},
+                 "review_decision": ("复查复核决定期限", "review decision due"),
+                 "registration": ("登记期限", "registration due")},
     "closure": {
         "handler": ("承办人确认化解", "handler attestation"),
         "unit_leader": ("单位负责人签字", "unit leader consent"),
@@ -132,10 +81,6 @@ def label(kind: str, code: str | None, lang: str = "zh") -> str:
 
 # ---- reports: supervision ledger (督办台账) and statistics (信访工作统计) ------------------------
 
-LABELS["supervision_form"] = {
-    "letter": ("函督", "by letter"), "interview": ("约谈", "interview"),
-    "onsite": ("实地督办", "on site"), "listed": ("挂牌督办", "listed"),
-}
 LABELS["report"] = {
     # titles and sheet names
     "supervision": ("督办台账", "Supervision ledger"),
@@ -193,12 +138,14 @@ LABELS["report"] = {
 # ---- accountability (倒查) report: trigger codes, detail templates, columns ----------------------
 
 LABELS["trigger"] = {
+    "late_registration": ("登记迟延", "late registration"),
     "late_acceptance": ("受理决定超期", "late acceptance decision"),
     "late_notice": ("受理告知超期", "late acceptance notice"),
     "late_reply": ("答复超期", "late reply"),
     "overdue_open": ("超期未答复", "overdue without reply"),
     "no_feedback": ("交办后无反馈", "no feedback after assignment"),
     "supervision_missed": ("督办逾期未办结", "supervision deadline missed"),
+    "no_report_back": ("督办逾期未回告", "no report-back by the supervision due date"),
     "unsigned_closure": ("未经三签结案", "closed without three signatures"),
     "dissatisfied_closure": ("不满意结案", "closed with petitioner dissatisfied"),
     "reflow": ("结而不息（回流）", "reflow after closing"),
@@ -215,8 +162,14 @@ LABELS["trigger_detail"] = {
     "late_acceptance:undecided": ("截至{as_of}未作受理决定，期限{due}，已超期{days}天",
                                   "no acceptance decision by {as_of}, due {due}: "
                                   "{days} days overdue"),
+    "late_registration": ("{received}收到，{registered}才登记，登记期限{due}，迟延{days}天",
+                          "received on {received}, registered on {registered}, due {due}: "
+                          "{days} days late"),
     "late_notice": ("{served}送达受理告知书，期限{due}，超期{days}天",
                     "acceptance notice served on {served}, due {due}: {days} days late"),
+    "late_notice:missing": ("截至{as_of}未记录送达受理告知书，期限{due}，已超期{days}天",
+                            "no acceptance notice served by {as_of}, due {due}: "
+                            "{days} days overdue"),
     "late_reply": ("{served}送达答复，办理期限{due}，超期{days}天",
                    "reply served on {served}, handling due {due}: {days} days late"),
     "overdue_open": ("截至{as_of}未答复，办理期限{due}，已超期{days}天",
@@ -229,11 +182,21 @@ LABELS["trigger_detail"] = {
     "supervision_missed:open": ("督办回告期限{due}，截至{as_of}未办结，已超期{days}天",
                                 "supervision due {due}, still open on {as_of}: "
                                 "{days} days overdue"),
+    "no_report_back": ("督办回告期限{due}，{reported}才回告，超期{days}天",
+                       "supervision due {due}, reported back on {reported}: {days} days late"),
+    "no_report_back:none": ("督办回告期限{due}，截至{as_of}未回告，已超期{days}天",
+                            "supervision due {due}, no report-back by {as_of}: "
+                            "{days} days overdue"),
     "unsigned_closure": ("{closed}办结，三签不全：{missing}",
                          "closed on {closed}, signatures incomplete: {missing}"),
     "unsigned_closure:override": ("{closed}办结，三签不全：{missing}；强行办结理由：{override}",
                                   "closed on {closed}, signatures incomplete: {missing}; "
                                   "override reason: {override}"),
+    "unsigned_closure:refused": ("{closed}办结，信访人拒签（理由：{reason}），不计为工作人员过错；"
+                                 "办结理由：{override}",
+                                 "closed on {closed} after the petitioner refused to sign "
+                                 "(reason: {reason}), no staff fault by itself; closing "
+                                 "reason: {override}"),
     "dissatisfied_closure": ("{closed}办结，信访人意见：不满意",
                              "closed on {closed} with the petitioner dissatisfied"),
     "reflow": ("{closed}办结后，{later}于{registered}就同一事项再次信访",

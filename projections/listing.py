@@ -17,9 +17,9 @@ from .events import ledger_policy
 from .fold import CaseRow
 from .labels import label
 from .readmodel import cases_to_list, names
-from .reports import today
+from .reports import organization, today
 from .runner import catch_up
-from .sheets import Sheet
+from .sheets import Sheet, page
 
 STATUSES = ("open", "closed", "desisted")
 
@@ -83,8 +83,14 @@ def case_list(store: Store, as_of: date | None = None, *, petitioner: str | None
                "from": date_from.isoformat() if date_from else None,
                "to": date_to.isoformat() if date_to else None,
                "supervised": supervised, "trigger": trigger}
-    return {"as_of": day, "filters": filters,
+    return {"as_of": day, "filters": filters, "organization": organization(store),
             "cases": [_entry(r, day, units, actors) for r in chosen]}
+
+
+def directory_names(store: Store) -> tuple[dict[str, str], dict[str, str]]:
+    """Display names from the read model, caught up first: ({unit: name}, {actor: name})."""
+    catch_up(store)
+    return names(store)
 
 
 def _entry(r: CaseRow, day: str, units: Mapping[str, str],
@@ -123,5 +129,36 @@ def case_list_sheets(report: Mapping[str, Any], lang: str = "zh") -> list[Sheet]
          yes if c["supervised"] else no] for c in cases]
     title = (f"案件列表（截至 {report['as_of']}，共 {len(cases)} 件）" if zh
              else f"Cases (as of {report['as_of']}, {len(cases)})")
+    meta = [f"截至：{report['as_of']}" if zh else f"As of: {report['as_of']}",
+            f"共 {len(cases)} 件" if zh else f"{len(cases)} cases"]
+    chosen = _filters_line(report.get("filters") or {}, lang)
+    if chosen:
+        meta.append(chosen)
+    printed = page(report, "信访案件列表" if zh else "Petition cases", meta, lang)
     return [Sheet("cases" if not zh else "案件列表", title, _HEADERS["zh" if zh else "en"], rows,
-                  flagged=frozenset(i for i, c in enumerate(cases) if c["overdue"]))]
+                  flagged=frozenset(i for i, c in enumerate(cases) if c["overdue"]),
+                  page=printed)]
+
+
+_FILTER_NAMES = {"petitioner": ("信访人", "petitioner"), "unit": ("承办单位", "unit"),
+                 "handler": ("承办人", "handler"), "status": ("状态", "status"),
+                 "overdue": ("超期", "overdue"), "category": ("内容分类", "category"),
+                 "from": ("登记自", "registered from"), "to": ("登记至", "registered to"),
+                 "supervised": ("督办", "supervised"), "trigger": ("倒查触发事项", "trigger")}
+
+
+def _filters_line(filters: Mapping[str, Any], lang: str) -> str:
+    """The filters a listing was made with, for its printed heading."""
+    zh = lang == "zh"
+    parts = []
+    for key, value in filters.items():
+        if value in (None, False, ""):
+            continue
+        name = _FILTER_NAMES.get(key, (key, key))[0 if zh else 1]
+        shown = {"category": lambda v: label("category", v, lang),
+                 "status": lambda v: label("status", v, lang),
+                 "trigger": lambda v: label("trigger", v, lang)}.get(key, str)(value)
+        parts.append(name if value is True else f"{name} {shown}")
+    if not parts:
+        return ""
+    return ("筛选：" if zh else "Filters: ") + ("；" if zh else "; ").join(parts)

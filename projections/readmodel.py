@@ -23,7 +23,7 @@ from ledger.storage.store import AppendConflict, Store, driver_errors
 from .fold import ActorRow, AssignmentRow, CaseRow, UnitRow
 
 PROJECTION = "cases"
-PROJECTION_VERSION = 2
+PROJECTION_VERSION = 3
 """Bump whenever a table's shape or a fold's meaning changes: catch-up then rebuilds."""
 
 _SQL_TYPES = {"str": "TEXT", "Day": "TEXT", "int": "BIGINT", "bool": "BOOLEAN",

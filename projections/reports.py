@@ -16,7 +16,7 @@ from typing import Any
 from ledger.domain.policy import business_date
 from ledger.errors import InputError
 from ledger.storage.store import Store
-from schemas.actions import Channel, Source
+from schemas.actions import Channel, NotAcceptedGround, Source
 
 from .asof import as_of_rows
 from .events import Day, ledger_policy
@@ -29,6 +29,12 @@ UNASSIGNED = "unassigned"
 """``by_unit`` key for cases with no assignment (yet)."""
 CHANNELS = tuple(c.value for c in Channel)
 SOURCES = tuple(s.value for s in Source)
+GROUNDS = tuple(g.value for g in NotAcceptedGround)
+UNSPECIFIED = "unspecified"
+"""``not_accepted_by_ground`` key for decisions recorded without a ground (rules 1-2)."""
+WRITTEN_CHANNELS = ("letter", "online", "fax", "mailbox")
+"""Channels of a joint letter (联名信): a written petition of a group, counted apart from a
+group visit (集体访, channel ``visit``)."""
 COMPARE_MODES = ("previous", "year")
 
 
@@ -125,6 +131,8 @@ def _supervision_row(r: CaseRow, as_of: date, units: dict[str, str],
         "progress_reports": r.progress_count, "follow_ups": r.follow_up_count,
         "reminders": r.remind_count, "opinion": r.petitioner_opinion,
         "sign_form": r.petitioner_form,
+        # 回告 (Art. 39-40): the latest report-back and whether one came by the due date
+        "report_backs": r.report_back_count, "reported_back_on": r.report_back_on,
     }
 
 
@@ -162,7 +170,8 @@ def statistics(store: Store, date_from: date, date_to: date, as_of: date | None 
 
     def figures(start: date, end: date, at: date) -> dict[str, Any]:
         rows = as_of_rows(store, cases_registered(store, start, end), at, policy)
-        return statistics_figures(rows, start, end, at, policy.categories, units)
+        return statistics_figures(rows, start, end, at, policy.categories, units,
+                                  min_group=policy.min_group_persons)
 
     current = figures(date_from, date_to, as_of)
     prev_from, prev_to = comparison_period(date_from, date_to, compare)
@@ -173,12 +182,17 @@ def statistics(store: Store, date_from: date, date_to: date, as_of: date | None 
 
 def statistics_figures(rows: Sequence[CaseRow], date_from: date, date_to: date, as_of: date,
                        categories: Sequence[str],
-                       units: dict[str, str] | None = None) -> dict[str, Any]:
-    """Every figure of one period; ``rows`` are the period's cases as of ``as_of``."""
+                       units: dict[str, str] | None = None, *,
+                       min_group: int = 2) -> dict[str, Any]:
+    """Every figure of one period; ``rows`` are the period's cases as of ``as_of``. A group
+    petition has at least ``min_group`` persons (the policy's ``min_group_persons``; the
+    contract's default 2 is "persons > 1", many offices count 5 or more)."""
     total = len(rows)
     repeat = [r for r in rows if r.repeat_of]
     first = [r for r in rows if not r.repeat_of]
-    group = [r for r in rows if r.persons > 1]
+    group = [r for r in rows if r.persons >= min_group]
+    group_visits = [r for r in group if r.channel == "visit"]
+    joint_letters = [r for r in group if r.channel in WRITTEN_CHANNELS]
     accepted = [r for r in rows if r.decision == "accepted"]
     refused = [r for r in rows if r.decision in ("not_accepted", "not_reaccepted")]
     closed_replied = [r for r in accepted if r.closed and r.replied_on is not None]
@@ -203,7 +217,13 @@ def statistics_figures(rows: Sequence[CaseRow], date_from: date, date_to: date, 
         "repeat": len(repeat), "repeat_closed": closed(repeat),
         "repeat_share": share(len(repeat), total),
         "group": {"batches": len(group), "persons": sum(r.persons for r in group)},
+        "group_min_persons": min_group,
+        "group_visits": {"batches": len(group_visits),
+                         "persons": sum(r.persons for r in group_visits)},
+        "joint_letters": {"batches": len(joint_letters),
+                          "persons": sum(r.persons for r in joint_letters)},
         "accepted": len(accepted), "not_accepted": len(refused),
+        "not_accepted_by_ground": _by_ground(refused),
         "undecided": total - len(accepted) - len(refused),
         "closed_replied": len(closed_replied),
         "in_handling": len(accepted) - len(closed_replied),
@@ -251,6 +271,17 @@ def _unit_figures(rows: Sequence[CaseRow], categories: Sequence[str]) -> dict[st
     }
 
 
+def _by_ground(refused: Iterable[CaseRow]) -> dict[str, int]:
+    """Not accepted per coded ground (Art. 19-22): every ground (zeros included); a
+    not_reaccepted decision is ``final_recheck``; decisions of rules 1-2 without a ground are
+    ``unspecified`` (listed only when there are any)."""
+    counts = dict.fromkeys(GROUNDS, 0)
+    for r in refused:
+        ground = r.ground or ("final_recheck" if r.decision == "not_reaccepted" else UNSPECIFIED)
+        counts[ground] = counts.get(ground, 0) + 1
+    return counts
+
+
 def _count_if(test: Callable[[CaseRow], bool]) -> Callable[[Iterable[CaseRow]], int]:
     return lambda rows: sum(1 for r in rows if test(r))
 
@@ -279,7 +310,7 @@ def days_between(first: Day, second: Day) -> int:
 
 # ---- comparison ----------------------------------------------------------------------------------
 
-NOT_COMPARED = ("period", "as_of", "unit_names", "ratios", "organization")
+NOT_COMPARED = ("period", "as_of", "unit_names", "ratios", "organization", "group_min_persons")
 
 
 def change(current: dict[str, Any], previous: dict[str, Any]) -> dict[str, Any]:

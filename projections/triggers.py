@@ -20,13 +20,15 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from ledger.domain.actions import RULES_2022
+from ledger.domain.cases import handling_due
 from ledger.domain.policy import SHANGHAI, Policy
 from ledger.log.statement import EVENT_CONTEXT
 from ledger.verification.closure import SIGNATURES, ClosureRecord, judge_closure
 from ledger.verification.history import CaseHistory, HistoryEvent
 
 from .events import Day, LedgerEvent, business_day
-from .fold import ActorRow, CaseRow, apply
+from .fold import ActorRow, CaseRow, apply, hearing_days
 from .labels import LABELS, label
 from .reports import days_between
 
@@ -63,6 +65,12 @@ def ref(event: LedgerEvent) -> Ref:
     return Ref(event.stream, event.seq, event.hash, event.position, event.type)
 
 
+#: Roles whose responsibility is leadership (领导责任: the unit leader, the package leader);
+#: every other capacity — handler, signer, the office that decided or closed, registrar,
+#: reviewer — is direct responsibility (直接责任).
+LEADERSHIP_ROLES = frozenset({"unit_leader", "leader"})
+
+
 @dataclass(frozen=True, slots=True)
 class Responsible:
     """Someone accountable for a trigger, in the capacity they failed in (a directory role, or
@@ -72,8 +80,15 @@ class Responsible:
     role: str
     unit: str | None
 
+    @property
+    def responsibility(self) -> str:
+        """``direct`` (the handler or signer) or ``leadership`` (the unit leader, the package
+        leader)."""
+        return "leadership" if self.role in LEADERSHIP_ROLES else "direct"
+
     def to_json(self) -> dict[str, Any]:
-        return {"actor": self.actor, "role": self.role, "unit": self.unit}
+        return {"actor": self.actor, "role": self.role, "unit": self.unit,
+                "responsibility": self.responsibility}
 
 
 @dataclass(frozen=True)
@@ -259,6 +274,16 @@ def _in_charge(f: CaseFile, ctx: Context, day: Day,
     """Who had the case at the end of ``day``: the handler then assigned and their unit's
     leader; if nobody was assigned, the office actor who accepted (or reopened) it, else the
     registrar. With the events that show it."""
+    people, shown = _in_charge_directly(f, ctx, day, before)
+    package = _package_at(f, day) if ctx.policy.rules >= RULES_2022 else None
+    if package is not None:   # leadership responsibility of the leader in personal charge
+        people.append(_person(ctx, package.data["leader"], "leader"))
+        shown.append(package)
+    return people, shown
+
+
+def _in_charge_directly(f: CaseFile, ctx: Context, day: Day, before: int | None
+                        ) -> tuple[list[Responsible], list[LedgerEvent]]:
     assign = f.assignment_at(day)
     if assign is not None:
         unit = assign.data["unit"]
@@ -268,6 +293,11 @@ def _in_charge(f: CaseFile, ctx: Context, day: Day,
     if start is not None:
         return [_person(ctx, start.actor, "petition_office")], [start]
     return [_registrar(f, ctx)], [f.events[0]]
+
+
+def _package_at(f: CaseFile, day: Day) -> LedgerEvent | None:
+    """The leader package (领导包案) in force at the end of ``day``."""
+    return next((e for e in reversed(f.events) if e.type == "package" and e.on <= day), None)
 
 
 def _registrar(f: CaseFile, ctx: Context) -> Responsible:
@@ -307,18 +337,42 @@ def late_acceptance(f: CaseFile, ctx: Context) -> list[Trigger]:
                     "undecided")]
 
 
-def late_notice(f: CaseFile, ctx: Context) -> list[Trigger]:
-    """The acceptance notice (告知书) served after registration + acceptance days."""
-    accept = f.event(f.row.accept_seq)
-    served = accept.data.get("notice_served_at") if accept is not None else None
-    if accept is None or not served:
+def late_registration(f: CaseFile, ctx: Context) -> list[Trigger]:
+    """Registered later than receipt + the policy's registration working days (Art. 23, 44:
+    not registering a received petition as required is itself a fault). Responsible: the
+    registrar (or the receiving leader) who registered it."""
+    row = f.row
+    received = row.received_on or row.registered_on
+    due = ctx.policy.add_working_days(date.fromisoformat(received),
+                                      ctx.policy.registration_working_days).isoformat()
+    if row.registered_on <= due:
         return []
-    day, due = business_day(served), f.row.acceptance_due
+    days = days_between(due, row.registered_on)
+    return [Trigger("late_registration", {"received": received, "registered": row.registered_on,
+                                          "due": due, "days": days},
+                    (_registrar(f, ctx),), _refs(f.events[0]), row.registered_on, due, days)]
+
+
+def late_notice(f: CaseFile, ctx: Context) -> list[Trigger]:
+    """The acceptance notice (告知书) served after receipt + acceptance days (Art. 23); under
+    rules 3 also a decision with no notice served by then (as-of past the deadline)."""
+    accept = f.event(f.row.accept_seq)
+    if accept is None:
+        return []
+    served = accept.data.get("notice_served_at")
+    due = f.row.acceptance_due
+    person = (_person(ctx, accept.actor, "petition_office"),)
+    if not served:
+        if ctx.policy.rules < RULES_2022 or ctx.as_of <= due:
+            return []
+        days = days_between(due, ctx.as_of)
+        return [Trigger("late_notice", {"as_of": ctx.as_of, "due": due, "days": days}, person,
+                        _refs(f.events[0], accept), ctx.as_of, due, days, "missing")]
+    day = business_day(served)
     if day <= due:
         return []
     days = days_between(due, day)
-    return [Trigger("late_notice", {"served": day, "due": due, "days": days},
-                    (_person(ctx, accept.actor, "petition_office"),),
+    return [Trigger("late_notice", {"served": day, "due": due, "days": days}, person,
                     _refs(f.events[0], accept), day, due, days)]
 
 
@@ -403,6 +457,31 @@ def supervision_missed(f: CaseFile, ctx: Context) -> list[Trigger]:
                     _unique(people), _refs(supervise, *shown), ctx.as_of, due, days, "open")]
 
 
+def no_report_back(f: CaseFile, ctx: Context) -> list[Trigger]:
+    """Rules 3 (Art. 39-40): no report-back (回告) to the supervising authority by the (latest)
+    supervision's due date, made late or not at all by as-of. ``supervision_missed`` keeps its
+    contract meaning (not closed by that date). Responsible: the handling body then."""
+    row, due = f.row, f.row.supervision_due
+    if ctx.policy.rules < RULES_2022 or due is None or \
+            row.decision in ("not_accepted", "not_reaccepted"):
+        return []
+    supervise = f.of("supervise")[-1]
+    backs = [e for e in f.of("report_back") if e.seq > supervise.seq]
+    if any(e.on <= due for e in backs):
+        return []
+    people, shown = _in_charge(f, ctx, due)
+    if backs:
+        days = days_between(due, backs[0].on)
+        return [Trigger("no_report_back", {"due": due, "reported": backs[0].on, "days": days},
+                        _unique(people), _refs(supervise, *shown, backs[0]), backs[0].on, due,
+                        days)]
+    if ctx.as_of <= due:
+        return []
+    days = days_between(due, ctx.as_of)
+    return [Trigger("no_report_back", {"due": due, "as_of": ctx.as_of, "days": days},
+                    _unique(people), _refs(supervise, *shown), ctx.as_of, due, days, "none")]
+
+
 _MISSING = {"handler": "missing_attest", "unit_leader": "missing_consent",
             "petitioner": "missing_petitioner"}
 _ROLE_OF = {code: role for role, code in _MISSING.items()} | {
@@ -440,8 +519,16 @@ def unsigned_closure(f: CaseFile, ctx: Context) -> list[Trigger]:
         override = close.data.get("override_reason")
         facts = {"closed": close.on, "missing": codes, **({"override": override} if override
                                                           else {})}
+        variant = "override" if override else None
+        if codes == ["refused"] and ctx.policy.rules >= RULES_2022:
+            # A recorded refusal (拒签) with the handler's and the unit leader's signatures
+            # standing: shown with its reason, and by itself no staff fault.
+            refusal = f.event(record.signatures["petitioner"].seq)
+            reason = refusal.data.get("reason") if refusal is not None else None
+            facts = {**facts, "reason": reason or "—", "override": override or "—"}
+            people, variant = [], "refused"
         out.append(Trigger("unsigned_closure", facts, _unique(people), _refs(*present, close),
-                           close.on, variant="override" if override else None))
+                           close.on, variant=variant))
     return out
 
 
@@ -536,6 +623,16 @@ def overturned(f: CaseFile, ctx: Context) -> list[Trigger]:
     return out
 
 
+def review_decision_due(f: CaseFile, policy: Policy, request: LedgerEvent,
+                        decision: LedgerEvent | None) -> Day:
+    """A review request + the decision days, plus the days of the hearings (听证) held on it
+    before its decision: Art. 36, 听证所需时间不计算在前款规定的期限内."""
+    due = policy.add_days(date.fromisoformat(request.on), policy.review_decision_days)
+    end = decision.seq if decision is not None else f.events[-1].seq + 1
+    held = sum(hearing_days(e) for e in f.of("hearing") if request.seq < e.seq < end)
+    return (due + timedelta(days=held)).isoformat() if held else due.isoformat()
+
+
 def late_review_decision(f: CaseFile, ctx: Context) -> list[Trigger]:
     """A review or re-review decided later than its request + the policy's decision days, or
     still undecided past that. Responsible: the reviewer who decided (nobody is named for a
@@ -543,10 +640,9 @@ def late_review_decision(f: CaseFile, ctx: Context) -> list[Trigger]:
     out = []
     for request in f.of("review_request"):
         level = request.data["level"]
-        due = ctx.policy.add_days(date.fromisoformat(request.on),
-                                  ctx.policy.review_decision_days).isoformat()
         decision = next((e for e in f.events if e.seq > request.seq
                          and e.type == "review_decide" and e.data.get("level") == level), None)
+        due = review_decision_due(f, ctx.policy, request, decision)
         facts = {"level": level, "requested": request.on, "due": due}
         if decision is not None:
             if decision.on <= due:
@@ -630,9 +726,9 @@ def _deadlines(f: CaseFile, ctx: Context) -> dict[int, _Deadline]:
             start = f.cycle_start(e.seq)
             if start is None:
                 continue
-            granted = sum(int(x.data.get("days", 0)) for x in f.of("extend")
-                          if start.seq < x.seq < e.seq)
-            due = policy.handling_due(date.fromisoformat(start.on), granted).isoformat()
+            earlier = [(date.fromisoformat(x.on), int(x.data.get("days", 0)))
+                       for x in f.of("extend") if start.seq < x.seq < e.seq]
+            due = handling_due(policy, date.fromisoformat(start.on), earlier).isoformat()
             if e.on <= due:
                 out[e.seq] = _Deadline("handling", due, start)
         elif e.type == "reply":
@@ -650,8 +746,7 @@ def _deadlines(f: CaseFile, ctx: Context) -> dict[int, _Deadline]:
                             and r.data.get("level") == e.data.get("level")), None)
             if request is None:
                 continue
-            due = policy.add_days(date.fromisoformat(request.on),
-                                  policy.review_decision_days).isoformat()
+            due = review_decision_due(f, policy, request, e)
             if e.on <= due:
                 out[e.seq] = _Deadline("review_decision", due, request)
     return out
@@ -718,9 +813,11 @@ def integrity_triggers(case_no: str, ctx: Context) -> list[Trigger]:
 Rule = Callable[[CaseFile, Context], list[Trigger]]
 
 RULES: dict[str, Rule] = {
+    "late_registration": late_registration,
     "late_acceptance": late_acceptance, "late_notice": late_notice, "late_reply": late_reply,
     "overdue_open": overdue_open, "no_feedback": no_feedback,
-    "supervision_missed": supervision_missed, "unsigned_closure": unsigned_closure,
+    "supervision_missed": supervision_missed, "no_report_back": no_report_back,
+    "unsigned_closure": unsigned_closure,
     "dissatisfied_closure": dissatisfied_closure, "reflow": reflow, "bounced": bounced,
     "overturned": overturned, "late_review_decision": late_review_decision,
     "late_entry": late_entry, "integrity": integrity,

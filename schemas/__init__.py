@@ -4,7 +4,9 @@ The public API of this package (``cli/`` imports only from here):
 
 * the code lists: :class:`Channel` (渠道), :class:`Source` (来源), :class:`Decision`,
   :class:`SupervisionForm`, :class:`Outcome`, :class:`Resolution`, :class:`Opinion`,
-  :class:`SignForm`, :class:`ReviewLevel`, :class:`ReviewDecision`, :class:`Role`;
+  :class:`SignForm`, :class:`ReviewLevel`, :class:`ReviewDecision`, :class:`Role`,
+  :class:`NotAcceptedGround`, :class:`Measure`, :class:`Responsibility`; their labels
+  :data:`CODE_LABELS` (kind → code → (中文, English)) and :data:`ENUM_KINDS`;
 * :data:`ACTION_MODELS` (action → model; :data:`CASE_ACTIONS`, :data:`DIRECTORY_ACTIONS`),
   :func:`parse_data` (validated, normalised data), :func:`data_problem` (why data is invalid);
 * input in people's terms: :func:`local_time` / :func:`local_times` (no offset = Beijing time,
@@ -16,13 +18,18 @@ The public API of this package (``cli/`` imports only from here):
 from schemas.actions import (
     ACTION_MODELS,
     CASE_ACTIONS,
+    CODE_LABELS,
     DIRECTORY_ACTIONS,
+    ENUM_KINDS,
     Channel,
     Decision,
     ImportLine,
+    Measure,
+    NotAcceptedGround,
     Opinion,
     Outcome,
     Resolution,
+    Responsibility,
     ReviewDecision,
     ReviewLevel,
     Role,
@@ -39,8 +46,10 @@ from schemas.actions import (
 )
 
 __all__ = [
-    "ACTION_MODELS", "CASE_ACTIONS", "DIRECTORY_ACTIONS", "Channel", "Decision", "ImportLine",
-    "Opinion", "Outcome", "Resolution", "ReviewDecision", "ReviewLevel", "Role", "SignForm",
+    "ACTION_MODELS", "CASE_ACTIONS", "CODE_LABELS", "DIRECTORY_ACTIONS", "ENUM_KINDS", "Channel",
+    "Decision", "ImportLine", "Measure", "NotAcceptedGround",
+    "Opinion", "Outcome", "Resolution", "Responsibility", "ReviewDecision", "ReviewLevel",
+    "Role", "SignForm",
     "Source", "SupervisionForm", "data_problem", "field_name", "import_line_schema", "local_time",
     "local_times", "parse_data", "plain_errors",
 ]

@@ -44,6 +44,8 @@ PUBLIC_KEY_PATTERN = re.compile(r"^[0-9a-f]{64}$")   # raw Ed25519 public key, l
 
 
 def _bounded_time(moment: datetime) -> datetime:
+    if moment.tzinfo is None:
+        raise ValueError("needs a UTC offset, e.g. 2025-03-02T09:30:00+08:00")
     problem = time_problem(moment)
     if problem is not None:
         raise ValueError(problem)
@@ -117,6 +119,34 @@ class SupervisionForm(StrEnum):
     interview = "interview"    # 约谈
     onsite = "onsite"          # 实地
     listed = "listed"          # 挂牌
+    notice = "notice"          # 通报 (信访工作条例 2022, Art. 39-40)
+
+
+class NotAcceptedGround(StrEnum):
+    """Why a petition is not accepted (信访工作条例 2022, Art. 19-22)."""
+
+    outside_remit = "outside_remit"            # 不属于公安机关职权范围
+    legal_procedure = "legal_procedure"        # 涉法涉诉: 导入诉讼、仲裁、行政复议等法定途径
+    handled_elsewhere = "handled_elsewhere"    # 已由其他机关受理、正在办理
+    final_recheck = "final_recheck"            # 复核终结后同一事实和理由 (Art. 36)
+    other = "other"
+
+
+class Measure(StrEnum):
+    """Measures a reverse-check (倒查) concludes with."""
+
+    criticism = "criticism"                          # 批评教育
+    admonition = "admonition"                        # 诫勉谈话
+    circulated_criticism = "circulated_criticism"    # 通报批评
+    written_examination = "written_examination"      # 书面检查
+    reassignment = "reassignment"                    # 调离岗位
+    discipline_referral = "discipline_referral"      # 移送纪检监察
+    other = "other"
+
+
+class Responsibility(StrEnum):
+    direct = "direct"              # 直接责任 (the handler or signer)
+    leadership = "leadership"      # 领导责任 (the unit leader, the package leader)
 
 
 class Outcome(StrEnum):
@@ -168,6 +198,85 @@ class Role(StrEnum):
     petitioner = "petitioner"
 
 
+#: The vocabulary's labels (domain.md "Vocabulary"): kind → code → (中文, English). The kinds
+#: name the code lists above (``ENUM_KINDS``) and the default content categories; one source
+#: for the CLI's coded options, the action catalogue and every report's labels.
+CODE_LABELS: dict[str, dict[str, tuple[str, str]]] = {
+    "channel": {"letter": ("来信", "letter"), "visit": ("来访", "visit"), "call": ("来电", "call"),
+                "online": ("网上信访", "online"), "fax": ("传真", "fax"),
+                "mailbox": ("局长信箱", "director's mailbox")},
+    "source": {
+        "direct": ("直接来信来访", "direct"),
+        "petition_bureau": ("信访局转交办", "petition bureau"),
+        "higher_police": ("上级公安机关转办", "higher police organ"),
+        "congress": ("人大交办", "people's congress"),
+        "political_legal_committee": ("政法委交办", "political-legal committee"),
+        "procuratorate": ("检察院转来", "procuratorate"), "government": ("政府交办", "government"),
+        "leader": ("领导交办", "leader"), "self_initiated": ("自立", "self-initiated"),
+    },
+    "category": {
+        "file_case": ("要求立案查处", "file a case"),
+        "police_misconduct": ("举报民警违法违纪", "police misconduct"),
+        "household_registration": ("户口问题", "household registration"),
+        "solve_case": ("要求破案结案", "solve a case"),
+        "improper_handling": ("反映办案不规范", "improper case handling"),
+        "perform_duty": ("要求履行管理职责", "perform duties"),
+        "consultation_or_non_police": ("咨询及不属公安业务", "consultation / non-police"),
+        "mental_health": ("精神异常", "mental health"), "appeal": ("不服处理决定申诉", "appeal"),
+        "compensation": ("损失赔偿", "compensation"), "criminal": ("刑事案件", "criminal case"),
+        "public_order": ("治安问题", "public order"), "help": ("求助", "help"),
+        "other": ("其他", "other"),
+    },
+    "role": {
+        "admin": ("管理员", "admin"), "registrar": ("登记员", "registrar"),
+        "petition_office": ("信访部门", "petition office"), "handler": ("承办人", "handler"),
+        "unit_leader": ("承办单位负责人", "unit leader"), "leader": ("局领导", "leader"),
+        "supervisor": ("督办人", "supervisor"), "inspector": ("督察", "inspector"),
+        "reviewer": ("复查复核机关", "reviewer"), "petitioner": ("信访人", "petitioner"),
+    },
+    "opinion": {"satisfied": ("满意", "satisfied"),
+                "basically_satisfied": ("基本满意", "basically satisfied"),
+                "dissatisfied": ("不满意", "dissatisfied")},
+    "decision": {"accepted": ("受理", "accepted"), "not_accepted": ("不予受理", "not accepted"),
+                 "not_reaccepted": ("不再受理", "not re-accepted"), "upheld": ("维持", "upheld"),
+                 "changed": ("变更", "changed"), "revoked": ("撤销", "revoked")},
+    "outcome": {"support": ("支持", "support"), "explain": ("解释", "explain"),
+                "not_support": ("不予支持", "not supported")},
+    "resolution": {"problem_solved": ("解决问题到位", "problem solved"),
+                   "educated": ("思想教育到位", "educated"), "aided": ("帮扶救助到位", "aided"),
+                   "lawfully_handled": ("依法处理", "handled by law")},
+    "form": {"key": ("本人密钥签名", "own key"), "witnessed": ("见证纸质签名", "witnessed paper"),
+             "refused": ("拒签", "refused")},
+    "level": {"review": ("复查", "review"), "recheck": ("复核", "re-review")},
+    "supervision_form": {"letter": ("函督", "by letter"), "interview": ("约谈", "interview"),
+                         "onsite": ("实地督办", "on site"), "listed": ("挂牌督办", "listed"),
+                         "notice": ("通报", "circulated notice")},
+    "ground": {"outside_remit": ("不属于公安机关职权范围", "outside the police remit"),
+               "legal_procedure": ("涉法涉诉，导入法定途径", "belongs to a legal procedure"),
+               "handled_elsewhere": ("已由其他机关受理办理", "being handled by another body"),
+               "final_recheck": ("复核终结，同一事实和理由", "same facts after a final re-review"),
+               "other": ("其他", "other")},
+    "measure": {"criticism": ("批评教育", "criticism and education"),
+                "admonition": ("诫勉谈话", "admonishment talk"),
+                "circulated_criticism": ("通报批评", "circulated criticism"),
+                "written_examination": ("书面检查", "written self-examination"),
+                "reassignment": ("调离岗位", "removal from the post"),
+                "discipline_referral": ("移送纪检监察", "referral to discipline inspection"),
+                "other": ("其他", "other")},
+    "responsibility": {"direct": ("直接责任", "direct"),
+                       "leadership": ("领导责任", "leadership")},
+}
+
+#: Which label kind each code list's codes are shown by.
+ENUM_KINDS: dict[type[StrEnum], str] = {
+    Channel: "channel", Source: "source", Decision: "decision",
+    SupervisionForm: "supervision_form", Outcome: "outcome", Resolution: "resolution",
+    Opinion: "opinion", SignForm: "form", ReviewLevel: "level", ReviewDecision: "decision",
+    NotAcceptedGround: "ground", Measure: "measure", Responsibility: "responsibility",
+    Role: "role",
+}
+
+
 class Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", use_enum_values=True)
 
@@ -217,6 +326,8 @@ class Register(Model):
     repeat_of: list[CaseNo] = Field(default_factory=list, max_length=50)
     reception_day: bool = False
     received_by: Id | None = None
+    received_at: Time | None = None        # receipt (收到); default: the registration's time
+    new_facts: ShortText | None = None     # a repeat petition's new facts or reasons
 
     @model_validator(mode="after")
     def _reception(self) -> Register:
@@ -224,6 +335,8 @@ class Register(Model):
             raise ValueError("received_by is only given for reception-day (接待日) petitions")
         if len(set(self.repeat_of)) != len(self.repeat_of):
             raise ValueError("repeat_of lists a case twice")
+        if self.new_facts and not self.repeat_of:
+            raise ValueError("new_facts is given for a repeat petition (repeat_of) only")
         return self
 
 
@@ -231,11 +344,19 @@ class Accept(Model):
     decision: Decision
     reason: ShortText | None = None
     notice_served_at: Time | None = None
+    ground: NotAcceptedGround | None = None
 
     @model_validator(mode="after")
     def _reason_for_refusals(self) -> Accept:
         if self.decision != Decision.accepted.value and not self.reason:
             raise ValueError("a not_accepted / not_reaccepted decision needs a reason")
+        if self.ground is not None:
+            if self.decision == Decision.accepted.value:
+                raise ValueError("a ground is given only when the petition is not accepted")
+            if (self.ground == NotAcceptedGround.final_recheck.value) != \
+                    (self.decision == Decision.not_reaccepted.value):
+                raise ValueError("the ground final_recheck goes with not_reaccepted, and only "
+                                 "with it")
         if self.notice_served_at is not None and self.notice_served_at.tzinfo is None:
             raise ValueError("notice_served_at needs a UTC offset")
         return self
@@ -269,6 +390,7 @@ class Progress(Model):
 class Extend(Model):
     days: int = Field(ge=1, le=366)
     reason: ShortText
+    notified_at: Time | None = None    # when the petitioner was told why (Art. 34)
 
 
 class Reply(Model):
@@ -296,6 +418,7 @@ class PetitionerSign(Model):
     opinion: Opinion | None = None
     form: SignForm
     document_sha256: Sha256Hex | None = None
+    reason: ShortText | None = None    # why the petitioner refused (拒签), as recorded
 
     @model_validator(mode="after")
     def _form_rules(self) -> PetitionerSign:
@@ -304,6 +427,8 @@ class PetitionerSign(Model):
                 raise ValueError("a refusal to sign (拒签) carries no opinion")
         elif self.opinion is None:
             raise ValueError("an opinion is required unless the form is 'refused'")
+        elif self.reason is not None:
+            raise ValueError("a reason is recorded for a refusal to sign (拒签) only")
         if self.form == SignForm.witnessed.value and not self.document_sha256:
             raise ValueError("a witnessed signature needs the scanned document's document_sha256")
         return self
@@ -324,6 +449,28 @@ class ReviewRequest(Model):
 class ReviewDecide(Model):
     level: ReviewLevel
     decision: ReviewDecision
+    served_at: Time | None = None      # the written decision served (Art. 35-36)
+
+
+class Hearing(Model):
+    """A hearing (听证) held during a 复核 (Art. 36): its time is not counted in the 复核's
+    decision period."""
+
+    start: Time
+    end: Time
+
+    @model_validator(mode="after")
+    def _in_order(self) -> Hearing:
+        if self.end < self.start:
+            raise ValueError("the hearing ends before it starts")
+        return self
+
+
+class ReportBack(Model):
+    """The handling body's written report (回告) to the supervising authority (Art. 39-40)."""
+
+    text: Text
+    served_at: Time | None = None
 
 
 class Reopen(Model):
@@ -344,10 +491,19 @@ class ReverseCheckFinding(Model):
     actor: Id
     fault: Code
     evidence: list[EventRef] = Field(default_factory=list, max_length=100)
+    responsibility: Responsibility | None = None
 
 
 class ReverseCheckConclude(Model):
-    measures: ShortText
+    # Coded measures (rules 3); ledgers of rules 1-2 recorded them as free text.
+    measures: Annotated[list[Measure], Field(min_length=1, max_length=20)] | ShortText
+    note: Text | None = None
+
+    @model_validator(mode="after")
+    def _distinct(self) -> ReverseCheckConclude:
+        if isinstance(self.measures, list) and len(set(self.measures)) != len(self.measures):
+            raise ValueError("measures lists a measure twice")
+        return self
 
 
 DIRECTORY_ACTIONS: dict[str, type[Model]] = {
@@ -360,7 +516,8 @@ CASE_ACTIONS: dict[str, type[Model]] = {
     "remind": Remind, "package": Package, "progress": Progress, "extend": Extend,
     "reply": Reply, "attest": Attest, "consent": Consent, "petitioner_sign": PetitionerSign,
     "close": Close, "desist": Desist, "review_request": ReviewRequest,
-    "review_decide": ReviewDecide, "reopen": Reopen,
+    "review_decide": ReviewDecide, "reopen": Reopen, "hearing": Hearing,
+    "report_back": ReportBack,
     "reverse_check_open": ReverseCheckOpen, "reverse_check_finding": ReverseCheckFinding,
     "reverse_check_conclude": ReverseCheckConclude,
 }

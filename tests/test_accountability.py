@@ -58,7 +58,9 @@ def register(w: World, day: str, **data: Any) -> str:
 
 
 def accept(w: World, case: str, day: str, **data: Any) -> None:
-    w.do("accept", case, {"decision": "accepted", **data}, by="office-01", at=t(day, 10))
+    notice = {"notice_served_at": t(day, 10).isoformat()}   # served with the decision
+    w.do("accept", case, {"decision": "accepted", **notice, **data}, by="office-01",
+         at=t(day, 10))
 
 
 def assign(w: World, case: str, day: str, unit: str, by: str = "office-01") -> None:
@@ -102,14 +104,14 @@ def populate(w: World) -> dict[str, str]:
     reply(w, x, "2025-02-10", "station-03")
     sign_and_close(w, x, "station-03", "2025-02-11", "2025-02-12")
     # late_reply: #2 accepted 01-11; #3 to county-01; #4 transferred 02-15 to station-03;
-    # #5 progress; #6 lead-03 extends 10 days: due 01-11 + 60 + 10 = 03-22; #7 reply served
+    # #5 progress; #6 leader-01 extends 10 days: due 01-11 + 60 + 10 = 03-22; #7 reply served
     # 03-25: 3 days late, while officer-07 of station-03 had it. #8-#11 signatures, close.
     c["late_reply"] = x = register(w, "2025-01-10")
     accept(w, x, "2025-01-11")
     assign(w, x, "2025-01-11", "county-01")
     assign(w, x, "2025-02-15", "station-03")
     progress(w, x, "2025-02-20", "station-03")
-    w.do("extend", x, {"days": 10, "reason": "需调取证据"}, by="lead-03", at=t("2025-03-01"))
+    w.do("extend", x, {"days": 10, "reason": "需调取证据"}, by="leader-01", at=t("2025-03-01"))
     reply(w, x, "2025-03-25", "station-03")
     sign_and_close(w, x, "station-03", "2025-03-26", "2025-03-27")
     # overdue_open: accepted 02-02 (due 04-03), officer-08 of county-01 reported once, no
@@ -122,13 +124,15 @@ def populate(w: World) -> dict[str, str]:
     c["silent"] = x = register(w, "2025-02-10")
     accept(w, x, "2025-02-11")
     assign(w, x, "2025-02-11", "station-03")
-    # supervision_missed (closed late): #4 supervised 03-03, due 03-31; closed 04-12 (#10).
+    # supervision_missed (closed late): #4 supervised 03-03, due 03-31; #6 reported back in
+    # time (回告, so no no_report_back); closed 04-12 (#11).
     c["supervised"] = x = register(w, "2025-03-01", source="congress")
     accept(w, x, "2025-03-02")
     assign(w, x, "2025-03-02", "county-01")
     w.do("supervise", x, {"authority": "congress", "due": "2025-03-31", "form": "letter"},
          by="leader-01", at=t("2025-03-03", 12))
     progress(w, x, "2025-03-10", "county-01")
+    w.do("report_back", x, {"text": "正在办理，按期回告"}, by="officer-08", at=t("2025-03-30"))
     reply(w, x, "2025-04-10", "county-01")
     sign_and_close(w, x, "county-01", "2025-04-11", "2025-04-12")
     # supervision_missed (open): accepted 05-11 by office-01 (#2), supervised (#3), due 06-15,
@@ -137,6 +141,7 @@ def populate(w: World) -> dict[str, str]:
     accept(w, x, "2025-05-11")
     w.do("supervise", x, {"authority": "leader", "due": "2025-06-15"}, by="leader-01",
          at=t("2025-05-12", 12))
+    w.do("report_back", x, {"text": "尚未交办，正在研究"}, by="office-01", at=t("2025-06-14"))
     # unsigned_closure: attested (#6) but no consent, the petitioner refused (#7), closed by
     # override (#8). (Without an attestation no consent can be signed: 三签 order.)
     c["unsigned"] = x = register(w, "2025-03-05")
@@ -145,7 +150,8 @@ def populate(w: World) -> dict[str, str]:
     progress(w, x, "2025-03-10", "station-03")
     reply(w, x, "2025-03-20", "station-03")
     w.do("attest", x, {"evidence": ["答复书"]}, by="officer-07", at=t("2025-03-21", 10))
-    w.do("petitioner_sign", x, {"form": "refused"}, by="registrar-01", at=t("2025-03-21", 11))
+    w.do("petitioner_sign", x, {"form": "refused", "reason": "对答复不满"}, by="registrar-01",
+         at=t("2025-03-21", 11))
     w.do("close", x, {"override_reason": "信访人拒签，集体研究办结"}, by="office-01",
          at=t("2025-03-22", 16))
     # dissatisfied_closure: reply #5, petitioner dissatisfied #8, closed #9.
@@ -163,7 +169,8 @@ def populate(w: World) -> dict[str, str]:
     reply(w, x, "2025-02-01", "station-03")
     sign_and_close(w, x, "station-03", "2025-02-02", "2025-02-05")
     c["later"] = x = register(w, "2025-04-01", repeat_of=[c["early"]])
-    w.do("accept", x, {"decision": "not_accepted", "reason": "同一事项已答复"}, by="office-01",
+    w.do("accept", x, {"decision": "not_accepted", "reason": "同一事项已答复", "ground": "other",
+                       "notice_served_at": t("2025-04-02").isoformat()}, by="office-01",
          at=t("2025-04-02"))
     # reflow after a desist (停访息诉, #4) without closing: officer-07 had the case (#3).
     c["desisted"] = x = register(w, "2025-05-20")
@@ -171,7 +178,8 @@ def populate(w: World) -> dict[str, str]:
     assign(w, x, "2025-05-21", "station-03")
     w.do("desist", x, {"document_sha256": DOC}, by="registrar-01", at=t("2025-05-25"))
     c["later2"] = x = register(w, "2025-06-01", repeat_of=[c["desisted"]])
-    w.do("accept", x, {"decision": "not_accepted", "reason": "已停访息诉"}, by="office-01",
+    w.do("accept", x, {"decision": "not_accepted", "reason": "已停访息诉", "ground": "other",
+                       "notice_served_at": t("2025-06-02").isoformat()}, by="office-01",
          at=t("2025-06-02"))
     # No reflow: closed 04-07, reopened 04-15 (#10), so open when "later3" came on 04-20.
     c["reopened"] = x = register(w, "2025-04-01")
@@ -183,7 +191,9 @@ def populate(w: World) -> dict[str, str]:
     w.do("reopen", x, {"reason": "回流，重新办理"}, by="office-01", at=t("2025-04-15"))
     progress(w, x, "2025-04-18", "station-03")
     c["later3"] = y = register(w, "2025-04-20", repeat_of=[x])
-    w.do("accept", y, {"decision": "not_accepted", "reason": "正在重新办理"}, by="office-01",
+    w.do("accept", y, {"decision": "not_accepted", "reason": "正在重新办理",
+                       "ground": "handled_elsewhere",
+                       "notice_served_at": t("2025-04-21").isoformat()}, by="office-01",
          at=t("2025-04-21"))
     reply(w, x, "2025-04-25", "station-03")
     sign_and_close(w, x, "station-03", "2025-04-26", "2025-04-28")
@@ -219,8 +229,8 @@ def populate(w: World) -> dict[str, str]:
     w.do("reverse_check_finding", lr, {"actor": "lead-03", "fault": "supervision_missed",
                                        "evidence": [stored_ref(w, lr, 6)]},
          by="inspector-01", at=t("2025-04-10", 11))
-    w.do("reverse_check_conclude", lr, {"measures": "批评教育"}, by="inspector-01",
-         at=t("2025-04-11"))
+    w.do("reverse_check_conclude", lr, {"measures": ["criticism"], "note": "责令整改"},
+         by="inspector-01", at=t("2025-04-11"))
     return c
 
 
@@ -252,7 +262,8 @@ def office(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
 # ---- helpers ------------------------------------------------------------------------------------
 
 def who(actor: str, role: str, unit: str | None) -> dict[str, Any]:
-    return {"actor": actor, "role": role, "unit": unit}
+    kind = "leadership" if role in ("unit_leader", "leader") else "direct"   # 领导/直接责任
+    return {"actor": actor, "role": role, "unit": unit, "responsibility": kind}
 
 
 def entry(report: dict[str, Any], case: str) -> dict[str, Any]:
@@ -292,7 +303,10 @@ def test_clean_cases_have_no_trigger(office: Office) -> None:
 
 def test_late_acceptance_names_the_deciding_office_actor(office: Office) -> None:
     x = office.case["late_acc"]
-    found = only(office, "late_acc", "late_acceptance")
+    # (a late decision is also a late written notice: served with it, after the deadline)
+    found, notice = triggers(office, "late_acc")
+    assert (found["code"], notice["code"], notice["days_late"]) == ("late_acceptance",
+                                                                    "late_notice", 5)
     assert found["responsible"] == [who("office-01", "petition_office", "city")]
     assert (found["on"], found["due"], found["days_late"]) == ("2025-01-25", "2025-01-20", 5)
     assert evidence(office, found) == [(x, 1, "register"), (x, 2, "accept")]
@@ -353,7 +367,7 @@ def test_supervision_missed_closed_late(office: Office) -> None:
     assert found["responsible"] == [who("officer-08", "handler", "county-01"),
                                     who("lead-01", "unit_leader", "county-01")]
     assert (found["on"], found["due"], found["days_late"]) == ("2025-04-12", "2025-03-31", 12)
-    assert evidence(office, found) == [(x, 3, "assign"), (x, 4, "supervise"), (x, 10, "close")]
+    assert evidence(office, found) == [(x, 3, "assign"), (x, 4, "supervise"), (x, 11, "close")]
 
 
 def test_supervision_missed_open_and_unassigned_names_the_accepting_office(
@@ -431,8 +445,10 @@ def test_overturned_and_late_review_decision(office: Office) -> None:
 
 def test_every_trigger_code_is_exercised(office: Office) -> None:
     seen = {t["code"] for c in office.report["cases"] for t in c["triggers"]}
-    # integrity: see the forged-event test; late_entry: the office is a migration batch
-    assert seen == set(CODES) - {"integrity", "late_entry"}
+    # integrity: see the forged-event test; late_entry: the office is a migration batch;
+    # late_registration and no_report_back (rules 3): tests/test_rules_2022.py
+    assert seen == set(CODES) - {"integrity", "late_entry", "late_registration",
+                                 "no_report_back"}
     assert [b["name"] for b in office.report["migrations"]] == ["paper-2025"]
     assert office.report["integrity"] == {"checked": True, "ok": True, "failures": 0,
                                           "truncated": False, "outside_cases": []}
@@ -455,7 +471,8 @@ def test_reverse_checks_appear_with_findings_checked(office: Office) -> None:
     (check,) = entry(office.report, x)["reverse_checks"]
     assert (check["opened_by"], check["opened_on"], check["reason"], check["status"],
             check["concluded_by"], check["measures"]) == \
-        ("inspector-01", "2025-04-10", "超期答复", "concluded", "inspector-01", "批评教育")
+        ("inspector-01", "2025-04-10", "超期答复", "concluded", "inspector-01", ["criticism"])
+    assert check["note"] == "责令整改"
     assert (check["ref"]["seq"], check["conclude_ref"]["seq"]) == (12, 15)
     first, second = check["findings"]
     assert (first["actor"], first["fault"], first["confirmed"]) == ("officer-07", "late_reply",
@@ -470,7 +487,7 @@ def test_chain_of_custody(office: Office) -> None:
     steps = entry(office.report, office.case["late_reply"])["custody"]
     assert [(s["seq"], s["type"], s["actor"]) for s in steps] == [
         (1, "register", "registrar-01"), (2, "accept", "office-01"), (3, "assign", "office-01"),
-        (4, "assign", "office-01"), (5, "progress", "officer-07"), (6, "extend", "lead-03"),
+        (4, "assign", "office-01"), (5, "progress", "officer-07"), (6, "extend", "leader-01"),
         (7, "reply", "officer-07"), (8, "attest", "officer-07"), (9, "consent", "lead-03"),
         (10, "petitioner_sign", "pet-0001"), (11, "close", "office-01")]
     assert steps[3]["details"] == {"unit": "station-03", "handler": "officer-07"}
@@ -481,8 +498,8 @@ def test_counts_per_actor_and_unit(office: Office) -> None:
     got = {a: (s["triggers"], s["total"], sorted(s["cases"]), s["findings"])
            for a, s in report["by_actor"].items()}
     assert got == {
-        "office-01": ({"late_acceptance": 1, "late_notice": 1, "supervision_missed": 1,
-                       "unsigned_closure": 1, "reflow": 1}, 5,
+        "office-01": ({"late_acceptance": 1, "late_notice": 2, "supervision_missed": 1,
+                       "unsigned_closure": 1, "reflow": 1}, 6,
                       sorted(c[k] for k in ("late_acc", "late_notice", "sup_open", "unsigned",
                                             "early")), 0),
         "office-02": ({"bounced": 1}, 1, [c["bounced"]], 0),
@@ -505,15 +522,18 @@ def test_counts_per_actor_and_unit(office: Office) -> None:
     # A trigger counts once per unit among those responsible (unsigned: city and station-03).
     units = {u: (s["triggers"], s["total"], s["actors"]) for u, s in report["by_unit"].items()}
     assert units == {
-        "city": ({"late_acceptance": 2, "late_notice": 1, "supervision_missed": 1,
+        "city": ({"late_acceptance": 2, "late_notice": 2, "supervision_missed": 1,
                   "unsigned_closure": 1, "reflow": 1, "bounced": 1, "late_review_decision": 1},
-                 8, ["office-01", "office-02", "registrar-01", "reviewer-01"]),
+                 9, ["office-01", "office-02", "registrar-01", "reviewer-01"]),
         "county-01": ({"overdue_open": 1, "supervision_missed": 1}, 2, ["lead-01", "officer-08"]),
         "station-03": ({"late_reply": 1, "overdue_open": 1, "no_feedback": 1,
                         "unsigned_closure": 1, "dissatisfied_closure": 1, "reflow": 2,
                         "overturned": 1}, 8, ["lead-03", "officer-07"]),
     }
-    assert report["totals"]["triggers"] == 16 and report["totals"]["cases"] == 14
+    assert report["totals"]["triggers"] == 17 and report["totals"]["cases"] == 14
+    assert all(s["direct"] + s["leadership"] == s["total"] for s in report["by_actor"].values())
+    assert (report["by_actor"]["lead-03"]["leadership"], report["by_actor"]["lead-03"]["direct"]
+            ) == (6, 0)
     assert report["actor_names"]["officer-07"] == "张三"
     assert report["unit_names"]["station-03"] == "城关派出所"
 
@@ -528,7 +548,8 @@ def test_as_of_an_earlier_date(office: Office) -> None:
     c = office.case
     report = accountability_report(office.store, date(2025, 4, 5), integrity=False)
     assert _trigger_rows(report) == sorted(
-        [(c["late_acc"], "late_acceptance"), (c["late_reply"], "late_reply"),
+        [(c["late_acc"], "late_acceptance"), (c["late_acc"], "late_notice"),
+         (c["late_reply"], "late_reply"),
          (c["overdue"], "overdue_open"), (c["supervised"], "supervision_missed"),
          (c["unsigned"], "unsigned_closure"), (c["dissatisfied"], "dissatisfied_closure"),
          (c["early"], "reflow"), (c["reviewed"], "overturned"),
@@ -572,11 +593,12 @@ def test_csv_and_xlsx_read_back(office: Office, tmp_path: Path) -> None:
             "2025-03-25送达答复，办理期限2025-03-22，超期3天"] in found
     assert found[-1] == ["完整性验证：通过"]
     assert checks[2] == [x, "督察庚", "2025-04-10", "超期答复", "张三", "答复超期", "#7", "是",
-                         "批评教育", "已结论"]
+                         "批评教育（责令整改）", "已结论"]
     assert checks[3][4:8] == ["所长丙", "督办逾期未办结", "#6", "否"]
-    assert actors[1][:2] == ["责任人", "单位"] and actors[1][-3:] == ["合计", "案件数", "倒查认定"]
-    assert actors[2][0] == "张三 (officer-07)" and actors[2][-3:] == ["7", "6", "1"]
-    assert units[2][0] == "XX市公安局" and units[2][-2:] == ["8", "8"]
+    assert actors[1][:2] == ["责任人", "单位"] and actors[1][-5:] == [
+        "合计", "直接责任", "领导责任", "案件数", "倒查认定"]
+    assert actors[2][0] == "张三 (officer-07)" and actors[2][-5:] == ["7", "7", "0", "6", "1"]
+    assert units[2][0] == "XX市公安局" and units[2][-2:] == ["9", "8"]
     assert actors[-1][0] == "合计" and units[-1][0] == "合计"     # totals rows (issue 17)
     assert int(actors[-1][-3]) == sum(int(r[-3]) for r in actors[2:-1])
     assert custody[2][:3] == [office.case["late_acc"], "#1", "登记"]

@@ -202,6 +202,45 @@ def test_import_reports_every_bad_line_and_writes_nothing(office, tmp_path: Path
     assert json.loads(run("verify", "--format", "json").output)["events"] == size
 
 
+def test_import_lines_take_codes_or_their_labels(office, tmp_path: Path) -> None:  # noqa: ANN001
+    """Coded fields of an import line take the code or its Chinese or English label, as the
+    command line's options do; only the code is signed."""
+    run = office
+    lines = [
+        {"id": "l1", "action": "actor.add", "actor": "admin-01", "at": "2025-06-01",
+         "data": {"actor": "officer-20", "name": "赵六", "unit": "county-01",
+                  "roles": ["承办人"]}},
+        {"id": "l2", "action": "register", "case": "XF-2025-000030", "actor": "registrar-01",
+         "at": "2025-06-01 09:00", "data": {"channel": "来访", "source": "Petition Bureau",
+                                            "category": "户口问题", "petitioner": "pet-0001",
+                                            "summary": "户口迁移"}},
+        {"id": "l3", "action": "accept", "case": "XF-2025-000030", "actor": "office-01",
+         "at": "2025-06-02", "data": {"decision": "受理"}},
+        {"id": "l4", "action": "assign", "case": "XF-2025-000030", "actor": "office-01",
+         "at": "2025-06-02 10:00", "data": {"unit": "county-01", "handler": "officer-20"}},
+    ]
+    path = tmp_path / "labels.jsonl"
+    path.write_text("".join(json.dumps(x, ensure_ascii=False) + "\n" for x in lines),
+                    encoding="utf-8")
+    result = run("import", str(path))
+    assert result.exit_code == 0, result.output
+    registered, accepted, _ = events(run, "XF-2025-000030")
+    assert (registered["data"]["channel"], registered["data"]["source"],
+            registered["data"]["category"]) == ("visit", "petition_bureau",
+                                                "household_registration")
+    assert accepted["data"]["decision"] == "accepted"
+    roles = json.loads(run("actor", "list", "--format", "json").output)
+    assert next(a for a in roles if a["actor"] == "officer-20")["roles"] == ["handler"]
+    # a value that is neither a code nor a label is still refused, naming the field
+    bad = tmp_path / "bad-label.jsonl"
+    bad.write_text(json.dumps({**lines[1], "id": "l5", "case": "XF-2025-000031",
+                               "data": {**lines[1]["data"], "channel": "飞鸽"}},
+                              ensure_ascii=False) + "\n", encoding="utf-8")
+    refused = run("import", str(bad))
+    assert refused.exit_code == 2 and "field channel" in refused.output, refused.output
+    assert run("verify").exit_code == 0
+
+
 def test_malformed_lines_are_all_listed_up_to_fifty(office, tmp_path: Path) -> None:  # noqa: ANN001
     run = office
     path = tmp_path / "junk.jsonl"
@@ -247,7 +286,7 @@ def test_bundle_anchor_missing_is_named_and_show_reads_the_case(office, keystore
     shown = run("verify-bundle", str(bundle), "--log-key", log, "--admin-key", admin, "--show")
     assert shown.exit_code == 0, shown.output
     text = shown.output
-    assert "verify-bundle: 通过" in text and "业务时间（北京时间）" in text
+    assert "verify-bundle: 通过" in text and "时间均为北京时间" in text and "业务时间 " in text
     assert "张三 (officer-07)" in text and "王局长 (lead-county-01)" in text
     assert "信访人签字" in text and "✓" in text and "办结" in text
     unjudged = run("verify-bundle", str(bundle), "--log-key", log, "--show")
@@ -272,6 +311,10 @@ def test_report_closures_exits_1_on_an_invalid_closure(office) -> None:  # noqa:
     report = run("report", "closures", "--format", "json")
     assert report.exit_code == 1
     assert [c["valid"] for c in json.loads(report.output)["cases"]] == [True, False]
+    zh, en = run("report", "closures").output, run("report", "closures", "--lang", "en").output
+    assert "未经三签强行办结（理由：领导批示）" in zh and "closed by override" not in zh
+    assert "张三 (officer-07)" in zh                      # signers by name, with the id
+    assert "closed by override, bypassing the three-signature rule: 领导批示" in en
 
 
 # ---- 5. one language at a time ------------------------------------------------------------------
@@ -313,3 +356,45 @@ def _command(path: str) -> click.Command:
         assert isinstance(command, click.Group)
         command = command.commands[part]
     return command
+
+
+def test_every_printing_command_takes_lang() -> None:
+    """--lang on every command that prints, not only those with --format (checkpoint, schema,
+    public-key and export print machine formats: --lang is the language of their messages)."""
+    everything = []
+
+    def walk(group: click.Group, path: tuple[str, ...] = ()) -> None:
+        for name, command in group.commands.items():
+            if isinstance(command, click.Group):
+                walk(command, (*path, name))
+            else:
+                everything.append(" ".join((*path, name)))
+
+    walk(cli)
+    owned_elsewhere = {"witness init", "witness serve", "serve", "key new", "receipts check"}
+    missing = [name for name in everything if name not in owned_elsewhere
+               and not any(p.name == "lang" for p in _command(name).params)]
+    assert not missing, f"commands without --lang: {missing}"
+
+
+def test_tamper_reasons_and_closure_problems_in_chinese(office, ledger_url: str) -> None:  # noqa: ANN001
+    from ledger.log.statement import Envelope
+    from ledger.storage.store import Store, parse_location
+    from tests.tamper import events_table, superuser
+
+    run = office
+    with Store(parse_location(ledger_url)) as store:
+        victim, donor = store.event_at("XF-2025-000001", 3), store.event_at("XF-2025-000001", 2)
+        assert victim is not None and donor is not None
+        env = Envelope.from_bytes(victim.state)
+        forged = Envelope(env.recorded_at_us, Envelope.from_bytes(donor.state).signature,
+                          env.signed).to_bytes()
+        with superuser(store) as db:
+            db.execute(f"UPDATE {events_table(store)} SET state=? WHERE "
+                       "originator_id=? AND originator_version=?", (forged, "XF-2025-000001", 3))
+    zh, en = run("verify"), run("verify", "--lang", "en")
+    assert zh.exit_code == en.exit_code == 1
+    assert "签名无法用所署密钥验证" in zh.output and "does not verify" not in zh.output
+    assert "signature does not verify under the named key" in en.output
+    history = run("case", "history", "XF-2025-000001")
+    assert history.exit_code == 1 and "签名无法用所署密钥验证" in history.output

@@ -126,7 +126,8 @@ def test_refusal_then_witnessed_signature_is_valid(world: World) -> None:
     case = replied_case(world)
     attest(world, case)
     consent(world, case)
-    world.do("petitioner_sign", case, {"form": "refused"}, by="registrar-01", at=day(12))
+    world.do("petitioner_sign", case, {"form": "refused", "reason": "对处理结果有异议"},
+             by="registrar-01", at=day(12))
     world.do("petitioner_sign", case, {"form": "witnessed", "opinion": "dissatisfied",
                                        "document_sha256": DIGEST}, by="registrar-01",
              at=day(12, 15))
@@ -171,7 +172,8 @@ def test_refusal_and_override(world: World) -> None:
     case = replied_case(world)
     attest(world, case)
     consent(world, case)
-    world.do("petitioner_sign", case, {"form": "refused"}, by="registrar-01", at=day(12))
+    world.do("petitioner_sign", case, {"form": "refused", "reason": "对处理结果有异议"},
+             by="registrar-01", at=day(12))
     close(world, case, override="信访人拒签")
     record = closure_record(world.ledger.store, case)
     assert codes(record) == ["refused", "override"]

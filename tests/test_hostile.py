@@ -141,7 +141,7 @@ def populate(world: World) -> None:
     """A closed case and an extended one: every kind of event the hostile edits aim at."""
     world.closed_case()
     world.do("extend", world.accepted_case("2025-04-02"), {"days": 5, "reason": "调查"},
-             by="lead-03", at=t("2025-04-10"))
+             by="leader-01", at=t("2025-04-10"))   # the accepting organ's head (Art. 34)
     assert check(world).ok
 
 

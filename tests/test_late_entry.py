@@ -47,7 +47,8 @@ def today() -> str:
 
 
 def who(actor: str, role: str, unit: str | None) -> dict[str, Any]:
-    return {"actor": actor, "role": role, "unit": unit}
+    kind = "leadership" if role in ("unit_leader", "leader") else "direct"   # 领导/直接责任
+    return {"actor": actor, "role": role, "unit": unit, "responsibility": kind}
 
 
 def report_of(world: World) -> dict[str, Any]:
@@ -78,7 +79,8 @@ def import_lines() -> list[dict[str, Any]]:
 def test_backdated_acceptance_inside_the_deadline_is_a_late_entry(world: World) -> None:
     # Written today with real keys, business times claiming 40 and 35 days ago.
     case = world.register(REGISTERED)
-    world.do("accept", case, {"decision": "accepted"}, by="office-01", at=ACCEPTED)
+    world.do("accept", case, {"decision": "accepted", "notice_served_at": ACCEPTED.isoformat()},
+             by="office-01", at=ACCEPTED)
     report = report_of(world)
     assert report["migrations"] == []
     # By business time the decision was on time: no late_acceptance ...

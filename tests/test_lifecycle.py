@@ -29,10 +29,12 @@ SAMPLE_DATA = {
     "desist": {"document_sha256": "cd" * 32},
     "review_request": {"level": "review"},
     "review_decide": {"level": "review", "decision": "upheld"},
+    "hearing": {"start": "2025-03-05T09:00:00+08:00", "end": "2025-03-05T11:00:00+08:00"},
+    "report_back": {"text": "回告"},
     "reopen": {"reason": "回流"},
     "reverse_check_open": {"reason": "结而不息"},
     "reverse_check_finding": {"actor": "officer-07", "fault": "late_reply", "evidence": []},
-    "reverse_check_conclude": {"measures": "批评教育"},
+    "reverse_check_conclude": {"measures": ["criticism"]},
 }
 ROLE_OF = {actor: roles[0] for actor, _, _, roles in ACTORS}
 
@@ -52,8 +54,11 @@ def test_every_action_in_a_full_life(world: World) -> None:
     do("remind", case, {"note": "请加快办理"}, by="supervisor-01", at=t("2025-03-20"))
     do("package", case, {"leader": "leader-01"}, by="leader-01", at=t("2025-03-06"))
     do("progress", case, {"note": "已约谈信访人"}, by="officer-07", at=t("2025-03-10"))
-    do("extend", case, {"days": 20, "reason": "需调取档案"}, by="lead-03", at=t("2025-04-20"))
-    do("extend", case, {"days": 10, "reason": "补充调查"}, by="lead-03", at=t("2025-05-20"))
+    do("report_back", case, {"text": "正在办理", "served_at": "2025-03-25T10:00:00+08:00"},
+       by="officer-07", at=t("2025-03-25"))
+    do("extend", case, {"days": 30, "reason": "需调取档案",
+                        "notified_at": "2025-04-21T10:00:00+08:00"},
+       by="leader-01", at=t("2025-04-20"))
     do("reply", case, {"outcome": "support", "resolution": "problem_solved",
                        "served_at": "2025-05-25T10:00:00+08:00", "text": "已办理落户"},
        by="officer-07", at=t("2025-05-25"))
@@ -65,7 +70,8 @@ def test_every_action_in_a_full_life(world: World) -> None:
        at=t("2025-05-28"))
     do("close", case, {}, by="office-01", at=t("2025-05-29"))
     do("review_request", case, {"level": "review"}, by="registrar-01", at=t("2025-06-10"))
-    do("review_decide", case, {"level": "review", "decision": "changed"}, by="reviewer-01",
+    do("review_decide", case, {"level": "review", "decision": "changed",
+                               "served_at": "2025-07-02T10:00:00+08:00"}, by="reviewer-02",
        at=t("2025-07-01"))
     do("reopen", case, {"reason": "复查变更"}, by="office-01", at=t("2025-07-02"))
     do("reply", case, {"outcome": "support", "resolution": "aided",
@@ -78,6 +84,9 @@ def test_every_action_in_a_full_life(world: World) -> None:
        at=t("2025-07-22"))
     do("close", case, {}, by="office-01", at=t("2025-07-23"))
     do("review_request", case, {"level": "recheck"}, by="registrar-01", at=t("2025-07-25"))
+    do("hearing", case, {"start": "2025-07-28T09:00:00+08:00",
+                         "end": "2025-07-29T17:00:00+08:00"}, by="reviewer-01",
+       at=t("2025-07-30"))
     do("review_decide", case, {"level": "recheck", "decision": "upheld"}, by="reviewer-01",
        at=t("2025-08-10"))
     do("desist", case, {"document_sha256": "cd" * 32}, by="registrar-01", at=t("2025-08-11"))
@@ -92,8 +101,8 @@ def test_every_action_in_a_full_life(world: World) -> None:
                                        "evidence": [{"stream": case, "seq": 10, "hash":
                                                      Envelope.from_bytes(ref.state).hash}]},
        by="inspector-01", at=t("2025-09-02"))
-    do("reverse_check_conclude", case, {"measures": "批评教育"}, by="inspector-01",
-       at=t("2025-09-03"))
+    do("reverse_check_conclude", case, {"measures": ["criticism"], "note": "批评教育"},
+       by="inspector-01", at=t("2025-09-03"))
     # a new petition on the final matter: registered, and only not_reaccepted
     again = world.register(t("2025-09-10"), repeat_of=[case])
     with pytest.raises(TransitionError, match="not_reaccepted"):
@@ -130,10 +139,10 @@ def test_transition_refusals(world: World) -> None:
     world.do("assign", case, {"unit": "station-03", "handler": "officer-07"}, by="office-01",
              at=t("2025-03-03"))
     _refused(world, TransitionError, "at most 30 days", "extend", case,
-             {"days": 31, "reason": "x"}, "lead-03", t("2025-04-01"))
-    world.do("extend", case, {"days": 20, "reason": "x"}, by="lead-03", at=t("2025-04-01"))
-    _refused(world, TransitionError, "20 already granted", "extend", case,
-             {"days": 11, "reason": "x"}, "lead-03", t("2025-04-02"))
+             {"days": 31, "reason": "x"}, "leader-01", t("2025-04-01"))
+    world.do("extend", case, {"days": 20, "reason": "x"}, by="leader-01", at=t("2025-04-01"))
+    _refused(world, TransitionError, "extended once", "extend", case,
+             {"days": 10, "reason": "x"}, "leader-01", t("2025-04-02"))
     _refused(world, TransitionError, "no reply", "attest", case, {"evidence": ["d"]},
              "officer-07", t("2025-04-02"))
     _refused(world, TransitionError, "supervised", "remind", case, {}, "supervisor-01",
@@ -178,7 +187,7 @@ def test_scoped_authorization(world: World) -> None:
     case = world.accepted_case(handler="officer-07", unit="station-03")
     _refused(world, ForbiddenError, "not the handler", "progress", case, {"note": "x"},
              "officer-08", t("2025-03-05"))
-    _refused(world, ForbiddenError, "not the handling unit", "extend", case,
+    _refused(world, ForbiddenError, "needs the role leader", "extend", case,
              {"days": 5, "reason": "x"}, "lead-01", t("2025-03-05"))
     world.do("reply", case, SAMPLE_DATA["reply"], by="officer-07", at=t("2025-03-20"))
     _refused(world, ForbiddenError, "not the handling unit", "consent", case, {}, "lead-01",

@@ -257,7 +257,9 @@ def test_export_never_attests_a_stream_with_a_failing_event(world: World, tmp_pa
     out = tmp_path / "case.bundle.json"
     result = CliRunner().invoke(cli, [*base, "export", case, "--out", str(out)])
     assert result.exit_code == 0, result.output
-    assert "fails check 3" in result.output
+    assert "未通过检查 3" in result.output
+    english = CliRunner().invoke(cli, [*base, "export", case, "--out", str(out), "--lang", "en"])
+    assert english.exit_code == 0 and "fails check 3" in english.output
     bundle = json.loads(out.read_text(encoding="utf-8"))
     assert bundle.get("stream_heads") is None
     verified = CliRunner().invoke(cli, ["verify-bundle", str(out), "--format", "json",

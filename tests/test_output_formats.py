@@ -17,6 +17,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -96,8 +97,20 @@ def read_xlsx(result: Result, out: Path | None) -> Any:
     return book
 
 
+def read_pdf(result: Result, out: Path | None) -> Any:
+    from pypdf import PdfReader
+
+    assert out is not None
+    reader = PdfReader(out)
+    assert reader.pages
+    for page in reader.pages:   # print-ready (issue 17): A4 landscape, numbered pages
+        assert float(page.mediabox.width) > float(page.mediabox.height)
+        assert re.search(r"(第 \d+ 页 共 \d+ 页|Page \d+ of \d+)", page.extract_text() or "")
+    return reader
+
+
 READERS: dict[str, Callable[[Result, Path | None], Any]] = {
-    "text": read_text, "json": read_json, "csv": read_csv, "xlsx": read_xlsx}
+    "text": read_text, "json": read_json, "csv": read_csv, "xlsx": read_xlsx, "pdf": read_pdf}
 
 
 def test_every_format_has_a_reader_and_every_option_is_the_registrys() -> None:
@@ -197,6 +210,9 @@ READS: dict[tuple[str, ...], Callable[[Env, str], list[str]]] = {
     ("projections", "catch-up"): lambda env, fmt: ["projections", "catch-up"],
     ("projections", "rebuild"): lambda env, fmt: ["projections", "rebuild"],
     ("bench",): lambda env, fmt: ["bench", "--quick", "--backend", "sqlite"],
+    ("key", "new"): lambda env, fmt: ["--keystore", str(env.root / f"device-{fmt}"), "key",
+                                      "new", "--actor", "officer-99", "--no-passphrase"],
+    ("receipts", "check"): lambda env, fmt: ["receipts", "check"],   # none kept: nothing fails
 }
 
 #: One case's whole life, one signed event per command, in order (CASE: its number).
@@ -215,8 +231,11 @@ LIFECYCLE: list[tuple[tuple[str, ...], list[str]]] = [
                             "2025-03-10T09:00:00+08:00"]),
     (("case", "remind"), [CASE, "--note", "请加快办理", "--as", "supervisor-01", "--at",
                           "2025-03-20T09:00:00+08:00"]),
-    (("case", "extend"), [CASE, "--days", "20", "--reason", "需调取档案", "--as", "lead-03",
-                          "--at", "2025-04-20T09:00:00+08:00"]),
+    (("case", "report-back"), [CASE, "--text", "正在办理，按期回告", "--as", "officer-07",
+                               "--at", "2025-03-25T09:00:00+08:00"]),
+    (("case", "extend"), [CASE, "--days", "20", "--reason", "需调取档案", "--notified-at",
+                          "2025-04-21", "--as", "leader-01", "--at",
+                          "2025-04-20T09:00:00+08:00"]),
     (("case", "reply"), [CASE, "--outcome", "support", "--resolution", "problem_solved",
                          "--served-at", "2025-05-25T10:00:00+08:00", "--text", "已办理落户",
                          "--as", "officer-07", "--at", "2025-05-25T10:00:00+08:00"]),
@@ -239,13 +258,22 @@ LIFECYCLE: list[tuple[tuple[str, ...], list[str]]] = [
     (("reverse-check", "finding"), [CASE, "--actor", "officer-07", "--fault", "late_reply",
                                     "--evidence", f"{CASE}#9", "--as", "inspector-01", "--at",
                                     "2025-09-02T09:00:00+08:00"]),
-    (("reverse-check", "conclude"), [CASE, "--measures", "批评教育", "--as", "inspector-01",
-                                     "--at", "2025-09-03T09:00:00+08:00"]),
+    (("reverse-check", "conclude"), [CASE, "--measures", "批评教育", "--note", "限期整改",
+                                     "--as", "inspector-01", "--at",
+                                     "2025-09-03T09:00:00+08:00"]),
+]
+
+#: Writes that need a case in another state than the lifecycle's (RECHECKING: a pending 复核).
+RECHECKING = "{rechecking}"
+ELSEWHERE: list[tuple[tuple[str, ...], list[str]]] = [
+    (("case", "hearing"), [RECHECKING, "--start", "2025-04-15 09:00", "--end",
+                           "2025-04-15 11:30", "--as", "reviewer-01", "--at",
+                           "2025-04-15T12:00:00+08:00"]),
 ]
 
 
 def test_every_command_with_a_format_is_exercised() -> None:
-    lifecycle = [path for path, _ in LIFECYCLE]
+    lifecycle = [path for path, _ in LIFECYCLE] + [path for path, _ in ELSEWHERE]
     assert len(lifecycle) == len(set(lifecycle))
     assert not set(lifecycle) & set(READS)
     assert set(ADVERTISED) == set(lifecycle) | set(READS), (
@@ -273,12 +301,17 @@ def test_read_command_renders(env: Env, path: tuple[str, ...], fmt: str) -> None
         text = env.run(*READS[path](env, "text")).stdout.splitlines()[0]
         if fmt == "csv":
             assert read[0][0] == text, (read[0][0], text)
-        else:   # the workbook prints the same table under its own heading
-            csv_out = env.root / f"{'-'.join(path)}.headers.csv"
-            env.run(*READS[path](env, "csv"), "--format", "csv", "--out", str(csv_out))
-            headers = next(csv.reader(io.StringIO(csv_out.read_text("utf-8-sig").split(
-                "\n", 2)[1])))
+            return
+        # the workbook and the PDF print the same table under their own heading
+        csv_out = env.root / f"{'-'.join(path)}.headers.csv"
+        env.run(*READS[path](env, "csv"), "--format", "csv", "--out", str(csv_out))
+        headers = next(csv.reader(io.StringIO(csv_out.read_text("utf-8-sig").split(
+            "\n", 2)[1])))
+        if fmt == "xlsx":
             assert printed(read.worksheets[0]).headers[-1] == headers
+        else:
+            first = re.sub(r"\s", "", read.pages[0].extract_text())
+            assert all(re.sub(r"\s", "", h) in first for h in headers), (headers, first[:300])
 
 
 @pytest.mark.parametrize("fmt", sorted({f for path, _ in LIFECYCLE
@@ -302,3 +335,28 @@ def test_write_commands_render(env: Env, fmt: str) -> None:
             assert read.startswith(f"{case} #"), read
     history = json.loads(env.run("case", "history", case, "--format", "json").stdout)
     assert len(history["events"]) == len(LIFECYCLE)
+
+
+def test_writes_elsewhere_render(tmp_path: Path) -> None:
+    """The writes ELSEWHERE, in each format they advertise, each on a fresh copy of the case
+    state they need (a write is one signed event: it can be made once)."""
+    for path, template in ELSEWHERE:
+        for fmt in ADVERTISED[path]:
+            root = tmp_path / f"{'-'.join(path)}-{fmt}"
+            url = f"sqlite:///{root / 'ledger.db'}"
+            world = build_world(url, root / "keys")
+            case = world.closed_case("2025-03-05")
+            world.do("review_request", case, {"level": "review"}, by="registrar-01",
+                     at=t("2025-03-20"))
+            world.do("review_decide", case, {"level": "review", "decision": "upheld"},
+                     by="reviewer-02", at=t("2025-04-01"))
+            world.do("review_request", case, {"level": "recheck"}, by="registrar-01",
+                     at=t("2025-04-10"))
+            world.ledger.close()
+            here = Env(root, url, root / "keys", case, root / "unused")
+            args = [*path, *(a.replace(RECHECKING, case) for a in template)]
+            read = _render(here, path, args, fmt)
+            if fmt == "json":
+                assert (read["case"], read["type"]) == (case, path[-1].replace("-", "_"))
+            else:
+                assert read.startswith(f"{case} #"), read

@@ -61,7 +61,7 @@ def test_policy_is_signed_into_the_ledger_and_used(ledger_url: str, tmp_path: Pa
 
 def test_history_shows_current_deadlines(world: World) -> None:
     case = world.accepted_case("2025-03-02")
-    world.do("extend", case, {"days": 10, "reason": "x"}, by="lead-03", at=t("2025-04-01"))
+    world.do("extend", case, {"days": 10, "reason": "x"}, by="leader-01", at=t("2025-04-01"))
     history = case_history(world.ledger.store, case)
     assert history.deadlines["acceptance"] == date(2025, 3, 17)
     assert history.deadlines["handling"] == date(2025, 3, 3) + timedelta(days=70)
@@ -73,7 +73,7 @@ ACTIONS = ["register", "accept", "assign", "supervise", "remind", "package", "pr
            "reverse_check_conclude"]
 ACTORS = {"register": "registrar-01", "accept": "office-01", "assign": "office-01",
           "supervise": "leader-01", "remind": "supervisor-01", "package": "leader-01",
-          "progress": "officer-07", "extend": "lead-03", "reply": "officer-07",
+          "progress": "officer-07", "extend": "leader-01", "reply": "officer-07",
           "attest": "officer-07", "consent": "lead-03", "petitioner_sign": "pet-0001",
           "close": "office-01", "desist": "registrar-01", "review_request": "registrar-01",
           "review_decide": "reviewer-01", "reopen": "office-01",
@@ -98,7 +98,7 @@ def _data(action: str, day: date, choice: int) -> dict:
         "desist": {"document_sha256": "ab" * 32}, "review_request": {"level": "review"},
         "review_decide": {"level": "review", "decision": ["upheld", "changed"][choice % 2]},
         "reopen": {"reason": "回流"}, "reverse_check_open": {"reason": "倒查"},
-        "reverse_check_conclude": {"measures": "批评教育"},
+        "reverse_check_conclude": {"measures": ["criticism"]},
     }[action]
 
 

@@ -160,21 +160,45 @@ def test_per_unit_sheets_have_totals_rows(office: Office) -> None:
 
 
 def test_statistics_grid(office: Office) -> None:
+    """信访统计表 in two tables that print at full size on A4 landscape: (一) by channel and
+    source, (二) by content category; each with a 合计 column and row."""
     book = office.xlsx("statistics")
-    assert book.sheetnames == ["信访工作统计", "信访统计表", "按承办单位"]
-    grid = check_page(book["信访统计表"])
-    groups, headers = grid.headers
-    assert headers[:2] == ["承办单位", "合计"]
-    spans = {g: headers.index(h) for g, h in (("按渠道", "来信"), ("按来源", "直接来信来访"),
-                                               ("按内容分类", "要求立案查处"))}
-    assert all(groups[col] == name for name, col in spans.items()), groups
-    channel, source, category = sorted(spans.values())
-    for row in grid.rows:   # the 合计 column: every group adds up to the unit's cases
-        assert row[1] == sum(row[channel:source]) == sum(row[source:category]) \
-            == sum(row[category:]), row
-    column_sums_match(grid, range(1, len(headers)))
-    assert grid.rows[-1][1] == 19
-    assert [r[0] for r in grid.rows[:-1]] == ["XX县公安局", "城关派出所"]
+    assert book.sheetnames == ["信访工作统计", "信访统计表（一）", "信访统计表（二）", "按承办单位"]
+    one, two = check_page(book["信访统计表（一）"]), check_page(book["信访统计表（二）"])
+    for grid, groups_wanted in ((one, {"按渠道": "来信", "按来源": "直接来信来访"}),
+                                (two, {"按内容分类": "要求立案查处"})):
+        groups, headers = grid.headers
+        assert headers[:2] == ["承办单位", "合计"]
+        starts = sorted(headers.index(h) for h in groups_wanted.values())
+        assert [groups[c] for c in starts] == list(groups_wanted), groups
+        bounds = [*starts, len(headers)]
+        for row in grid.rows:   # the 合计 column: every group adds up to the unit's cases
+            assert all(row[1] == sum(row[a:b])
+                       for a, b in zip(bounds, bounds[1:], strict=False)), row
+        column_sums_match(grid, range(1, len(headers)))
+        assert grid.rows[-1][1] == 19
+        assert [r[0] for r in grid.rows[:-1]] == ["XX县公安局", "城关派出所"]
+
+
+def fit_scale(ws: Any) -> float:
+    """The print scale Excel uses to fit a sheet one page wide on A4 landscape: the printable
+    width (11.69 in less the 0.5 in margins, 770 pt) over the columns' width (Calibri 11:
+    7 px a character plus 5, at 96 dpi)."""
+    columns = [(d.min, d.max, d.width) for d in ws.column_dimensions.values()]
+    points = sum((high - low + 1) * (7 * width + 5) for low, high, width in columns) * 0.75
+    return min(1.0, 770 / points)
+
+
+def test_statistics_grid_prints_readable(office: Office) -> None:
+    """The grid printed at 53% of its size when it was one table of 31 columns; now each part
+    prints unshrunk, with the full 14 categories of the default policy, headers on three
+    lines in rows tall enough for them."""
+    book = office.xlsx("statistics")
+    for name in ("信访统计表（一）", "信访统计表（二）"):
+        ws = book[name]
+        assert fit_scale(ws) >= 0.95, (name, fit_scale(ws))
+        header_row = printed(ws).first_row - 1
+        assert ws.row_dimensions[header_row].height >= 45   # three lines of 15 pt
 
 
 # ---- exact figures -------------------------------------------------------------------------------
@@ -218,3 +242,97 @@ def test_csv_keeps_one_title_line_per_table(office: Office, tmp_path: Path) -> N
     rows = list(csv.reader(io.StringIO(out.read_text(encoding="utf-8-sig"))))
     assert rows[0] == ["督办台账（截至 2025-12-31）"] and rows[1][0] == "案件编号"
     assert not any("制表人" in cell for row in rows for cell in row)
+
+
+# ---- text for people: within 120 columns, wrapped not cut, names not codes ----------------------
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Office:
+    """The demo's year (320 cases, every action) on a fresh ledger."""
+    root = tmp_path_factory.mktemp("demo")
+    result = CliRunner().invoke(cli, ["demo", "--dir", str(root), "--no-witnesses"],
+                                catch_exceptions=False)
+    assert result.exit_code == 0, result.output[-2000:]
+    return Office(root, f"sqlite:///{root / 'ledger.db'}", root / "keys")
+
+
+TEXT_COMMANDS = [
+    ["report", "supervision", "--as-of", AS_OF], STATS,
+    ["report", "accountability", "--as-of", AS_OF, "--no-integrity"], ["report", "closures"],
+    ["case", "list", "--as-of", AS_OF], ["case", "history", "XF-2025-000038"],
+    ["case", "verify-closure", "XF-2025-000038"], ["unit", "list"], ["actor", "list"],
+    ["verify", "--workers", "1"],
+]
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_every_text_output_fits_120_columns(demo: Office, lang: str) -> None:
+    for command in TEXT_COMMANDS:
+        result = demo.run(*command, "--lang", lang)
+        assert result.exit_code in (0, 1), (command, result.output[-500:])
+        lines = result.output.splitlines()
+        widest = max(display_width(line) for line in lines)
+        assert widest <= 120, (command, widest, max(lines, key=display_width))
+
+
+def test_history_speaks_of_people_and_content(demo: Office) -> None:
+    document = json.loads(demo.run("case", "history", "XF-2025-000038", "--format",
+                                   "json").output)
+    text = demo.run("case", "history", "XF-2025-000038").output
+    for code in ("handler=", "unit=", "petitioner=", "note=", "reason=", "fault="):
+        assert code not in text, code
+    events = document["events"]
+    assigned = next(e for e in events if e["type"] == "assign")["data"]
+    names = {a["actor"]: a["name"] for a in json.loads(demo.run("actor", "list", "--format",
+                                                                "json").output)}
+    units = {u["unit"]: u["name"] for u in json.loads(demo.run("unit", "list", "--format",
+                                                               "json").output)}
+    assert f"{names[assigned['handler']]} ({assigned['handler']})" in text
+    assert f"{units[assigned['unit']]} ({assigned['unit']})" in text
+    registered = events[0]["data"]
+    assert registered["summary"] in text                       # the event's content
+    reply = next(e for e in events if e["type"] == "reply")["data"]
+    assert reply["text"][:20] in text.replace("\n      ", "")   # wrapped, not cut
+    assert "时间均为北京时间" in text and "业务时间" in text and "记录时间" in text
+    assert "补录，晚" in text                                   # the demo is entered late
+    en = demo.run("case", "history", "XF-2025-000038", "--lang", "en").output
+    assert "all times are Beijing time" in en and "entered" in en and "补录" not in en
+
+
+def test_wide_cells_wrap_and_are_never_cut() -> None:
+    from cli.output import table_lines
+
+    responsible = "、".join(f"责任人{n}（承办单位负责人）" for n in range(12))
+    lines = table_lines(["案件编号", "触发事项", "责任人"],
+                        [["XF-2025-000001", "督办逾期未办结", responsible]], width=60)
+    assert max(display_width(line) for line, _ in lines) <= 60
+    header = lines[0][0]
+    column = display_width(header[:header.index("责任人")])   # display column of the cell
+    cells = [line for line, index in lines if index == 0]
+    assert cells[0].startswith("XF-2025-000001")               # the case number whole
+    pieces = "".join(line[column:].strip() if display_width(line) > column else ""
+                     for line in (_cut_columns(line, column) for line in cells))
+    assert pieces == responsible
+
+
+def _cut_columns(line: str, start: int) -> str:
+    """``line`` from display column ``start`` on, padded so that str indexes match columns."""
+    out, col = "", 0
+    for ch in line:
+        if col >= start:
+            out += ch
+        col += display_width(ch)
+    return " " * start + out
+
+
+def test_a_table_too_wide_continues_below_with_its_key_column() -> None:
+    from cli.output import table_lines
+
+    headers = ["承办单位", *(f"指标{n:02d}" for n in range(40))]
+    lines = table_lines(headers, [["城关派出所", *range(40)]], align=["<"] + [">"] * 40,
+                        width=120)
+    assert max(display_width(line) for line, _ in lines) <= 120
+    rows = [line for line, index in lines if index == 0]
+    assert len(rows) >= 2 and all(r.startswith("城关派出所") for r in rows)
+    shown = " ".join(rows)
+    assert all(f" {n}" in shown for n in range(40))

@@ -45,7 +45,7 @@ def busy_case(world: World) -> str:
     do("package", case, {"leader": "leader-01"}, by="leader-01", at=t("2025-03-05", 11))
     do("progress", case, {"note": "已约谈"}, by="officer-07", at=t("2025-03-06"))
     do("progress", case, {"note": "回访", "follow_up": True}, by="officer-07", at=t("2025-03-07"))
-    do("extend", case, {"days": 10, "reason": "需要补充调查"}, by="lead-03", at=t("2025-04-20"))
+    do("extend", case, {"days": 10, "reason": "需要补充调查"}, by="leader-01", at=t("2025-04-20"))
     do("reply", case, {"outcome": "explain", "resolution": "educated",
                        "served_at": "2025-04-25T15:00:00+08:00", "text": "已解释"},
        by="officer-07", at=t("2025-04-25"))

@@ -55,7 +55,9 @@ def register(w: World, day: str, *, by: str = "registrar-01", **data: Any) -> st
 
 
 def accept(w: World, case: str, day: str, decision: str = "accepted") -> None:
-    data = {"decision": decision, **({"reason": "不属受理范围"} if decision != "accepted" else {})}
+    data = {"decision": decision, **({"reason": "不属受理范围"} if decision != "accepted" else {}),
+            # coded grounds (信访工作条例 2022, Art. 19-22)
+            **({"ground": "outside_remit"} if decision == "not_accepted" else {})}
     w.do("accept", case, data, by="office-01", at=t(day, 10))
 
 
@@ -108,7 +110,8 @@ def populate(w: World) -> dict[str, str]:
     reply(w, p1, "2024-11-20", "station-03")
     sign_and_close(w, p1, "station-03", "2024-11-22", "2024-11-25")
     w.do("review_request", p1, {"level": "review"}, by="registrar-01", at=t("2024-11-26"))
-    w.do("review_decide", p1, {"level": "review", "decision": "upheld"}, by="reviewer-01",
+    # 复查 by the county bureau (above station-03), 复核 by the city bureau (Art. 35-36)
+    w.do("review_decide", p1, {"level": "review", "decision": "upheld"}, by="reviewer-02",
          at=t("2024-12-01"))
     w.do("review_request", p1, {"level": "recheck"}, by="registrar-01", at=t("2024-12-05"))
     w.do("review_decide", p1, {"level": "recheck", "decision": "upheld"}, by="reviewer-01",
@@ -321,7 +324,11 @@ Q1_FIGURES: dict[str, Any] = {
     "repeat": 1, "repeat_closed": 1,             # B names A
     "repeat_share": 0.125,
     "group": {"batches": 2, "persons": 5},       # B and C
+    "group_min_persons": 2,                      # the policy's (persons > 1)
+    "group_visits": {"batches": 2, "persons": 5}, "joint_letters": {"batches": 0, "persons": 0},
     "accepted": 6, "not_accepted": 1, "undecided": 1,     # E refused, F undecided
+    "not_accepted_by_ground": {"outside_remit": 1, "legal_procedure": 0, "handled_elsewhere": 0,
+                               "final_recheck": 0, "other": 0},
     "closed_replied": 3, "in_handling": 3,       # A B C; H closes only on 05-05
     "reply_rate": 0.5,
     "reception_day": {"cases": 2, "persons": 3, "repeat": 0,
@@ -353,7 +360,11 @@ Q4_2024_FIGURES: dict[str, Any] = {
     "first_time": 4, "first_time_closed": 1,     # P1; P4 closes only on 02-05
     "repeat": 1, "repeat_closed": 0, "repeat_share": 0.2,   # P5 names P1
     "group": {"batches": 0, "persons": 0},
+    "group_min_persons": 2,
+    "group_visits": {"batches": 0, "persons": 0}, "joint_letters": {"batches": 0, "persons": 0},
     "accepted": 3, "not_accepted": 2, "undecided": 0,   # P3 not accepted, P5 not re-accepted
+    "not_accepted_by_ground": {"outside_remit": 1, "legal_procedure": 0, "handled_elsewhere": 0,
+                               "final_recheck": 1, "other": 0},
     "closed_replied": 1, "in_handling": 2, "reply_rate": 1 / 3,
     "reception_day": {"cases": 0, "persons": 0, "repeat": 0, "answered_on_spot": 0,
                       "deadline_reply": 0, "closed": 0, "by_category": zeros(CATEGORIES)},
@@ -476,9 +487,9 @@ def test_statistics_csv_and_xlsx_read_back(office: Office, tmp_path: Path) -> No
     report = statistics(office.store, *Q1, AS_OF)
     buffer = io.StringIO()
     write_csv(statistics_sheets(report), buffer)
-    figures, grid, units = csv_blocks(buffer.getvalue())
+    figures, grid, categories, units = csv_blocks(buffer.getvalue())   # 信访统计表（一）（二）
     assert grid[1][:4] == ["承办单位", "合计", "来信", "来访"]
-    assert grid[-1][:2] == ["合计", "8"]
+    assert grid[-1][:2] == ["合计", "8"] and categories[-1][:2] == ["合计", "8"]
     assert figures[0] == ["信访工作统计 2025-01-01 至 2025-03-31（截至 2025-04-30）"]
     assert figures[1] == ["指标", "本期", "对比期", "增减", "增减幅度"]
     by_label = {row[0]: row[1:] for row in figures[2:]}

@@ -2,7 +2,8 @@
 
 The first release let the three closure signatures come in any order; rules version 2 requires
 attest → consent → petitioner. A ledger recorded under version 1 keeps its order-free rule on
-write and verify; a new ledger gets version 2. Both backends.
+write and verify; a new ledger gets version 3 (the 信访工作条例 2022 rules, which keep the
+order: tests/test_rules_2022.py). Both backends.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ def out_of_order(world: World) -> str:
 def test_an_init_without_a_rules_version_is_judged_by_the_first_rules() -> None:
     recorded = Policy.recorded({k: v for k, v in Policy().to_data().items() if k != "rules"})
     assert recorded.rules == 1
-    assert Policy.recorded(Policy().to_data()).rules == RULES_VERSION == 2
+    assert Policy.recorded(Policy().to_data()).rules == RULES_VERSION == 3
     assert Policy().rules == RULES_VERSION
 
 

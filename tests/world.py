@@ -27,6 +27,9 @@ ACTORS = [
     ("supervisor-01", "督办员己", "city", ["supervisor"]),
     ("inspector-01", "督察庚", "city", ["inspector"]),
     ("reviewer-01", "复查员辛", "city", ["reviewer"]),
+    # the county bureau's reviewer: a 复查 of what a station replied (the city's reviewer then
+    # decides the 复核, Art. 35-36)
+    ("reviewer-02", "复查员壬", "county-01", ["reviewer"]),
     ("pet-0001", "王某", None, ["petitioner"]),
 ]
 
@@ -60,8 +63,12 @@ class World:
                       unit: str = "station-03") -> str:
         case = self.register(t(day))
         start = datetime.fromisoformat(day)
-        self.do("accept", case, {"decision": "accepted"}, by="office-01",
-                at=t((start + timedelta(days=1)).date().isoformat()))
+        accepted = t((start + timedelta(days=1)).date().isoformat())
+        # the written notice (告知书) served with the decision (Art. 23; rules 3 flag a
+        # decision without one as late_notice once the deadline has passed)
+        self.do("accept", case, {"decision": "accepted",
+                                 "notice_served_at": accepted.isoformat()},
+                by="office-01", at=accepted)
         self.do("assign", case, {"unit": unit, "handler": handler}, by="office-01",
                 at=t((start + timedelta(days=1)).date().isoformat(), 10))
         return case

@@ -25,18 +25,19 @@ DEFAULT_CATEGORIES = (
     "appeal", "compensation", "criminal", "public_order", "help", "other",
 )
 
-DEFAULT_PERMISSIONS: dict[str, tuple[str, ...]] = {
-    "admin": ("unit.add", "actor.add", "actor.rotate_key", "actor.revoke_key"),
-    "registrar": ("register", "petitioner_sign", "desist", "review_request"),
-    "petition_office": ("accept", "assign", "close", "reopen"),
-    "handler": ("progress", "reply", "attest"),
-    "unit_leader": ("extend", "consent"),
-    "leader": ("supervise", "package", "register"),
-    "supervisor": ("supervise", "remind"),
-    "inspector": ("reverse_check_open", "reverse_check_finding", "reverse_check_conclude"),
-    "reviewer": ("review_decide",),
-    "petitioner": ("petitioner_sign",),
-}
+
+
+def default_permissions(rules: int | None = None) -> dict[str, tuple[str, ...]]:
+    """Who may do what by default under a rules version (default: the newest), derived from
+    the action registry (``ledger.domain.actions``: each action names its roles)."""
+    # the registry imports this module, so it is imported on first use
+    from ledger.domain.actions import permissions_for
+
+    return permissions_for(RULES_VERSION if rules is None else rules)
+
+
+class _Defaults(dict[str, tuple[str, ...]]):
+    """Marks permissions left to the defaults of the policy's rules version."""
 
 
 class PolicyError(InputError, ValueError):
@@ -58,8 +59,11 @@ MAX_NAME_CHARS = 200                        # a category, role or action name
 #: The version of the case rules (ledger/domain/cases.py) new ledgers are written under. Events
 #: are judged by the rules their ledger's init event records, so ledgers written by an earlier
 #: release keep verifying: 1 = the first release (three closure signatures in any order);
-#: 2 = the three-signature order attest → consent → petitioner, enforced on write and verify.
-RULES_VERSION = 2
+#: 2 = the three-signature order attest → consent → petitioner, enforced on write and verify;
+#: 3 = the petition rules as the 信访工作条例 (2022) states them (docs/read-side.md, "The rules
+#: of the 信访工作条例"): extensions, review levels and windows, hearings, receipt, grounds,
+#: report-backs, refusals and coded measures.
+RULES_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -69,15 +73,24 @@ class Policy:
     max_extension_days: int = 30
     review_request_days: int = 30
     review_decision_days: int = 30
-    day_counting: str = "calendar"   # or "working": PRC statutory working days
+    # 工作日 rules: registration within this many PRC working days of receipt (Art. 23, 44;
+    # late_registration). Older ledgers' init policy lacks the key: the default applies.
+    registration_working_days: int = 5
+    # Periods in 日 are calendar days (Art. 23, 34-36); "working" counts every period in PRC
+    # working days instead, a local deviation kept for offices that run that way.
+    day_counting: str = "calendar"
+    # Roll a period in 日 that ends on a non-working day (法定休假日: a public holiday or rest
+    # day) to the next working day.
+    roll_holidays: bool = False
+    # The smallest group petition (集体访): persons >= this (the contract: persons > 1).
+    min_group_persons: int = 2
     clock_tolerance_seconds: int = 300
     # 补录: an event recorded more than this many days after its business time is a
     # late_entry trigger (older ledgers' init policy lacks the key: the default applies)
     late_entry_days: int = 3
     rules: int = RULES_VERSION
     categories: tuple[str, ...] = DEFAULT_CATEGORIES
-    permissions: dict[str, tuple[str, ...]] = field(
-        default_factory=lambda: dict(DEFAULT_PERMISSIONS))
+    permissions: dict[str, tuple[str, ...]] = field(default_factory=_Defaults)
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -87,8 +100,19 @@ class Policy:
                 if type(value) is not int or not 0 <= value <= bound:   # bool is no int here
                     raise PolicyError(f"policy value {f.name} must be an integer in "
                                       f"0..{bound}, not {value!r:.40}")
+            elif f.type == "bool" and type(value) is not bool:
+                raise PolicyError(f"policy value {f.name} must be true or false, not "
+                                  f"{value!r:.40}")
         if self.day_counting not in ("calendar", "working"):
             raise PolicyError("policy day_counting must be 'calendar' or 'working'")
+        if self.min_group_persons < 2:
+            raise PolicyError("policy min_group_persons must be at least 2: a group petition "
+                              "(集体访) has more than one person")
+        if not 1 <= self.rules <= RULES_VERSION:
+            raise PolicyError(f"policy rules must be a rules version in 1..{RULES_VERSION}, not "
+                              f"{self.rules}")
+        if isinstance(self.permissions, _Defaults):
+            object.__setattr__(self, "permissions", default_permissions(self.rules))
         if type(self.categories) not in (list, tuple) or len(self.categories) > MAX_CATEGORIES \
                 or not all(_is_name(c) for c in self.categories):
             raise PolicyError(f"policy categories must be a list of at most {MAX_CATEGORIES} "
@@ -127,7 +151,10 @@ class Policy:
             if type(given) is not dict:
                 raise PolicyError("policy permissions must map role names to lists of "
                                   "action names")
-            values["permissions"] = {**DEFAULT_PERMISSIONS, **given}   # checked by __post_init__
+            rules = values.get("rules", RULES_VERSION)
+            defaults = default_permissions(rules if type(rules) is int
+                                           and 1 <= rules <= RULES_VERSION else None)
+            values["permissions"] = {**defaults, **given}   # checked by __post_init__
         return cls(**values)
 
     @classmethod
@@ -147,16 +174,38 @@ class Policy:
     # ---- business-time arithmetic --------------------------------------------------------
 
     def handling_due(self, start: date, extension_days: int = 0) -> date:
-        """Acceptance (or reopening) date + the handling period + approved extensions; the
-        extension is granted in calendar days whatever the counting rule."""
-        return _saturating_add(self.add_days(start, self.handling_days), extension_days)
+        """Acceptance (or reopening) date + the handling period + approved extensions (Art.
+        34); the extension is granted in calendar days whatever the counting rule, and the
+        period ends on the last of them (rolled past a non-working day if the policy says so).
+        """
+        if self.day_counting == "working":
+            return _saturating_add(_add_working_days(start, self.handling_days), extension_days)
+        return self.rolled(_saturating_add(start, self.handling_days + extension_days))
 
     def add_days(self, start: date, days: int) -> date:
-        """The date ``days`` counted days after ``start`` under the policy's counting rule."""
-        if self.day_counting == "calendar":
-            return _saturating_add(start, days)
-        # Policy periods are at most MAX_POLICY_DAYS; the clamp only bounds the loop.
+        """The end of a period of ``days`` 日 from ``start``: calendar days (Art. 23, 34-36),
+        rolled to the next working day when it ends on a non-working day and the policy rolls;
+        PRC working days under the ``working`` counting rule (a local deviation)."""
+        if self.day_counting == "working":
+            # Policy periods are at most MAX_POLICY_DAYS; the clamp only bounds the loop.
+            return _add_working_days(start, min(days, MAX_POLICY_DAYS))
+        return self.rolled(_saturating_add(start, days))
+
+    def add_working_days(self, start: date, days: int) -> date:
+        """The end of a period of ``days`` 工作日 from ``start``: always PRC working days (the
+        statutory calendar, holidays and adjusted working days included)."""
         return _add_working_days(start, min(days, MAX_POLICY_DAYS))
+
+    def rolled(self, day: date) -> date:
+        """``day``, or the next working day when it is a non-working day and the policy rolls
+        (法定休假日: a period ending on one ends on the next working day)."""
+        if not self.roll_holidays:
+            return day
+        for _ in range(MAX_POLICY_DAYS):   # the longest run of rest days is far shorter
+            if day == date.max or _is_workday(day):
+                break
+            day += timedelta(days=1)
+        return day
 
 
 def _saturating_add(start: date, days: int) -> date:
@@ -226,3 +275,11 @@ def load_policy_file(path: str | Path) -> Policy:
                        "clock_tolerance_seconds"):
             flat[key] = value
     return Policy.from_data(flat)
+
+
+def __getattr__(name: str) -> Any:
+    """``DEFAULT_PERMISSIONS``: the newest rules' default grants (derived from the registry
+    on first use, which imports this module)."""
+    if name == "DEFAULT_PERMISSIONS":
+        return default_permissions()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -10,19 +10,23 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from nacl.bindings import crypto_sign_open
+from nacl.exceptions import BadSignatureError
 
 from ledger.errors import InputError, KeyUnavailableError
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 LOG_KEY_NAME = "log"
 ED25519_KEY_SIZE = 32
+ED25519_SIGNATURE_SIZE = 64
 
 
 def event_key_id(public_raw: bytes) -> str:
@@ -34,8 +38,16 @@ def event_key_id(public_raw: bytes) -> str:
 @dataclass(frozen=True)
 class PublicKey:
     """An Ed25519 public key: the one place signatures are verified (events, checkpoints,
-    signed notes, bundles). Holds the raw 32 bytes; the loaded key object is cached, so a
-    verifier that keeps one ``PublicKey`` per signer loads each key once."""
+    signed notes, bundles, cosignatures). Holds the raw 32 bytes.
+
+    Verification is libsodium's (PyNaCl), the fastest verifier here; signing stays with
+    ``cryptography`` (OpenSSL). The rule is strict — a signature verifies only if *both*
+    libraries accept it — and libsodium alone implements it: it accepts a subset of what
+    OpenSSL accepts (both reject S >= L, points off the curve and non-canonical R; libsodium
+    also rejects small-order public keys and R, and non-canonical public keys, which OpenSSL
+    accepts — under the identity key OpenSSL accepts one signature for every message).
+    docs/integrity.md (§6, "Which signatures verify") and tests/test_ed25519_agreement.py
+    hold the evidence."""
 
     raw: bytes
 
@@ -64,7 +76,7 @@ class PublicKey:
         return cls(key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw))
 
     def __getstate__(self) -> dict[str, bytes]:
-        return {"raw": self.raw}   # the cached key object neither pickles nor needs to
+        return {"raw": self.raw}   # cached properties neither pickle nor need to
 
     def to_pem(self) -> bytes:
         return Ed25519PublicKey.from_public_bytes(self.raw).public_bytes(
@@ -75,24 +87,34 @@ class PublicKey:
         """The event key id (see :func:`event_key_id`)."""
         return event_key_id(self.raw)
 
-    @cached_property
-    def _loaded(self) -> Ed25519PublicKey | None:
-        try:
-            return Ed25519PublicKey.from_public_bytes(self.raw)
-        except ValueError:   # bytes that are no curve point: nothing verifies under them
-            return None
-
     def verify(self, signature: bytes, message: bytes) -> bool:
         """Whether ``signature`` is this key's Ed25519 signature of ``message``; never raises
         for hostile input (a wrong-length or non-bytes signature simply does not verify)."""
-        key = self._loaded
-        if key is None:
-            return False
-        try:
-            key.verify(signature, message)
-        except (InvalidSignature, TypeError, ValueError):
-            return False
-        return True
+        return ed25519_verify(self.raw, signature, message)
+
+
+def ed25519_verify(public: bytes, signature: bytes, message: bytes) -> bool:
+    """The Ed25519 check behind :meth:`PublicKey.verify` (libsodium, strict), on raw bytes;
+    never raises: a public key that is not 32 bytes or a signature that is not 64 does not
+    verify (libsodium reads exactly that many bytes, so the lengths are checked first)."""
+    if not (isinstance(public, bytes) and isinstance(signature, bytes | bytearray | memoryview)
+            and isinstance(message, bytes | bytearray | memoryview)):
+        return False
+    if len(public) != ED25519_KEY_SIZE or len(signature) != ED25519_SIGNATURE_SIZE:
+        return False
+    try:
+        crypto_sign_open(bytes(signature) + bytes(message), public)
+    except BadSignatureError:
+        return False
+    return True
+
+
+def verify_signatures(jobs: Sequence[tuple[bytes, bytes, bytes]]) -> list[int]:
+    """The indexes of the ``(public key, signature, message)`` jobs that do not verify (see
+    :func:`ed25519_verify`): a batch of signature checks for a worker process or thread,
+    with nothing but libsodium calls in the loop."""
+    return [i for i, (public, signature, message) in enumerate(jobs)
+            if not ed25519_verify(public, signature, message)]
 
 
 class Signer:

@@ -98,7 +98,8 @@ class CompactRange:
         ``(level, index, hash)`` tuples with ``level >= 1``, lowest level first.
         (The leaf itself is node ``(0, old_size)`` and is not included.)
         """
-        h = _check_hash(leaf, "leaf hash")
+        h = leaf if type(leaf) is bytes and len(leaf) == HASH_SIZE else \
+            _check_hash(leaf, "leaf hash")
         index = self.size
         level = 0
         completed: list[tuple[int, int, bytes]] = []

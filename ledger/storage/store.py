@@ -530,8 +530,9 @@ class Store:
         statement = (f"SELECT {self._event_columns()} FROM {self.events_table} "
                      f"WHERE {self.position_column} > ? ORDER BY {self.position_column} LIMIT ?")
         while True:
-            rows = [(r.position, r.stream, r.seq, r.type, r.state)
-                    for r in self._records(self.query(statement, (after, batch)))]
+            # what _records makes of each cell, straight into tuples (this reads every row)
+            rows = [(r[0], str(r[1]), _int(r[2]), str(r[3]), _blob(r[4]))
+                    for r in self.query(statement, (after, batch))]
             if not rows:
                 return
             yield rows
@@ -614,6 +615,66 @@ class Store:
         rows = self.query(f"SELECT size, witness, line, note FROM "
                           f"{self.t('xf_cosignatures')} {where} ORDER BY size, witness", params)
         return [(_int(r[0]), str(r[1]), str(r[2]), str(r[3])) for r in rows]
+
+    # ---- proofs and receipts (the ledger server) -----------------------------------------------
+
+    def get_nodes(self, coords: Iterable[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
+        """The stored Merkle nodes at these ``(level, index)`` coordinates (level 0: leaves),
+        a few queries for all of them; missing ones are absent from the result."""
+        wanted = sorted(set(coords))
+        found: dict[tuple[int, int], bytes] = {}
+        leaves = [idx for level, idx in wanted if level == 0]
+        for idx, digest in self._query_in(
+                f"SELECT idx, hash FROM {self.t('xf_leaves')} WHERE idx IN ({{marks}})", leaves):
+            found[(0, _int(idx))] = _blob(digest)
+        inner = [(level, idx) for level, idx in wanted if level > 0]
+        for start in range(0, len(inner), IN_CHUNK // 2):
+            chunk = inner[start:start + IN_CHUNK // 2]
+            where = " OR ".join("(level=? AND idx=?)" for _ in chunk)
+            for level, idx, digest in self.query(
+                    f"SELECT level, idx, hash FROM {self.t('xf_nodes')} WHERE {where}",
+                    [value for pair in chunk for value in pair]):
+                found[(_int(level), _int(idx))] = _blob(digest)
+        return found
+
+    def checkpoint_of_size(self, size: int) -> StoredCheckpoint | None:
+        """The stored checkpoint of a tree of ``size`` leaves, if there is one."""
+        rows = self.query(f"SELECT size, root, note, frontier FROM {self.t('xf_checkpoints')} "
+                          "WHERE size=?", (size,))
+        return _checkpoint(rows[0]) if rows else None
+
+    # ---- mirrors: a verifier's own copy of another ledger's rows -------------------------------
+
+    def mirror_rows(self, events: Sequence[StoredRecord],
+                    leaves: Sequence[tuple[int, int, bytes]],
+                    nodes: Sequence[tuple[int, int, bytes]],
+                    checkpoints: Sequence[StoredCheckpoint]) -> None:
+        """Copy rows verbatim into this ledger's tables in one transaction: events at their
+        own log positions, leaves ``(index, position, hash)``, tree nodes ``(level, index,
+        hash)`` and checkpoints. A verifier's mirror of a served ledger (``verify --server``):
+        nothing here judges the rows; the mirror is then verified like any ledger. A row whose
+        key is already taken raises AppendConflict (nothing of the call is kept)."""
+        with self.cursor(commit=True) as cur:
+            if events:
+                cur.executemany(self.sql(
+                    f"INSERT INTO {self.events_table} ({self.position_column}, originator_id, "
+                    "originator_version, topic, state) VALUES (?,?,?,?,?)"),
+                    [(r.position, r.stream, r.seq, r.type, r.state) for r in events])
+            if leaves:
+                cur.executemany(self.sql(f"INSERT INTO {self.t('xf_leaves')} VALUES (?,?,?)"),
+                                list(leaves))
+            if nodes:
+                cur.executemany(self.sql(f"INSERT INTO {self.t('xf_nodes')} VALUES (?,?,?)"),
+                                list(nodes))
+            if checkpoints:
+                cur.executemany(
+                    self.sql(f"INSERT INTO {self.t('xf_checkpoints')} VALUES (?,?,?,?)"),
+                    [(c.size, c.root, c.note, c.frontier) for c in checkpoints])
+
+    def max_row_position(self) -> int | None:
+        """The highest log position of any stored event row (None when there is none)."""
+        rows = self.query(f"SELECT MAX({self.position_column}) FROM {self.events_table}")
+        return rows[0][0] if rows and rows[0][0] is not None else None
 
 
 def _checkpoint(row: Sequence[Any]) -> StoredCheckpoint:

@@ -7,9 +7,14 @@ for the streams it builds on — so one event has one verdict wherever it appear
 Judging one event has two halves:
 
 * order-free (:func:`check_signatures`, checks 2 and the canonical/schema half of 1): needs only
-  the event's bytes and the public key its key id names, so it runs in parallel, ahead of
+  the event's bytes and the public key its key id names, so it runs ahead of
 * the order-dependent half (:meth:`EventChecker.check`, checks 1, 3-6): the directory and the
   case as the log stands just before the event.
+
+The checked log (``verify``) decodes each statement once, in its main process, noting there
+whether the bytes are canonical (:func:`parse_entry` with ``check_form``); the signature and
+schema checks then run in batches wherever there is a free core (:func:`order_free_batch`,
+given the decoded data, so nothing is decoded twice).
 
 The order-dependent half receives the order-free verdict first, so an event that fails any
 check never changes a case or the directory: later events are judged without it.
@@ -18,13 +23,12 @@ check never changes a case or the directory: later events are judged without it.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from ledger.domain.cases import CaseState, CaseViolation, apply_action, check_action
 from ledger.domain.directory import Directory, DirectoryViolation
-from ledger.log.keys import PublicKey, event_key_id
+from ledger.log.keys import PublicKey, ed25519_verify, event_key_id
 from ledger.log.statement import DIRECTORY_STREAM, ZERO_HASH, Envelope, Statement, event_hash
 from ledger.verification.checks import Check, CheckedEvent, Failure
 from schemas.actions import data_problem
@@ -36,9 +40,10 @@ JUDGING_ERRORS = (ArithmeticError, LookupError, TypeError, ValueError, Attribute
 Head = tuple[int, str]
 
 
-@dataclass(frozen=True, slots=True)
-class LogEntry:
-    """One stored row, parsed once: the columns, the envelope and the (unchecked) statement."""
+class LogEntry(NamedTuple):
+    """One stored row, parsed once: the columns, the envelope and the (unchecked) statement.
+    (A named tuple: immutable, and built several times faster than a frozen dataclass, once
+    per row of every pass.)"""
 
     position: int
     stream: str
@@ -49,22 +54,33 @@ class LogEntry:
     statement: Statement | None
     at: datetime | None
     problem: str | None = None   # why the row does not parse, when it does not
+    # Whether the signed bytes are exactly the RFC 8785 form (None: not looked at yet).
+    canonical: bool | None = None
 
 
-def parse_entry(position: int, stream: str, seq: int, topic: str, state: bytes) -> LogEntry:
-    """Split a stored row into envelope and statement; never raises."""
+def parse_entry(position: int, stream: str, seq: int, topic: str, state: bytes, *,
+                check_form: bool = False) -> LogEntry:
+    """Split a stored row into envelope and statement; never raises. ``check_form`` also
+    notes whether the signed bytes are canonical, from the same decoding (for
+    :func:`form_problem`)."""
+    state = bytes(state)
     try:
-        envelope = Envelope.from_bytes(bytes(state))
+        envelope = Envelope.from_bytes(state)
     except (ValueError, TypeError, OverflowError) as exc:
-        return LogEntry(position, stream, seq, topic, bytes(state), None, None, None,
+        return LogEntry(position, stream, seq, topic, state, None, None, None,
                         f"stored state is not a signed xinfang statement ({exc})")
+    canonical = None
     try:
-        statement = Statement.from_signed_bytes(envelope.signed, strict=False)
-        at = datetime.fromisoformat(statement.at)
+        if check_form:
+            statement, at, canonical = Statement.parse_signed(envelope.signed)
+        else:
+            statement = Statement.from_signed_bytes(envelope.signed, strict=False)
+            at = datetime.fromisoformat(statement.at)
     except (ValueError, TypeError, OverflowError, RecursionError) as exc:
-        return LogEntry(position, stream, seq, topic, bytes(state), envelope, None, None,
+        return LogEntry(position, stream, seq, topic, state, envelope, None, None,
                         f"signed bytes do not parse: {exc}")
-    return LogEntry(position, stream, seq, topic, bytes(state), envelope, statement, at)
+    return LogEntry(position, stream, seq, topic, state, envelope, statement, at,
+                    canonical=canonical)
 
 
 class KeyBook:
@@ -104,6 +120,19 @@ class KeyBook:
         return (entry.position, entry.stream, entry.seq, public, envelope.signature,
                 envelope.signed)
 
+    def order_free_job(self, entry: LogEntry) -> OrderFreeJob | None:
+        """The input of :func:`order_free_batch` for an entry parsed with ``check_form``;
+        None exactly when :meth:`job` is None (then no order-free check runs)."""
+        statement, envelope = entry.statement, entry.envelope
+        if statement is None or envelope is None:
+            return None
+        public = self.keys.get(statement.key)
+        if public is None:
+            return None
+        if entry.canonical:
+            return public, envelope.signature, envelope.signed, statement.type, statement.data
+        return public, envelope.signature, envelope.signed, None, None
+
 
 # ---- the order-free half: runs in worker processes (and inline for small inputs) -----------
 
@@ -123,8 +152,7 @@ def check_signatures(jobs: Sequence[SignatureJob]) -> list[Failure]:
             except ValueError:   # not 32 bytes: nothing verifies under it
                 key = keys[public] = None
         if key is None or not key.verify(signature, signed):
-            failures.append(Failure(position, Check.SIGNATURE, stream, seq,
-                                    "signature does not verify under the named key"))
+            failures.append(Failure(position, Check.SIGNATURE, stream, seq, BAD_SIGNATURE))
             continue
         try:
             statement = Statement.from_signed_bytes(signed)
@@ -135,6 +163,49 @@ def check_signatures(jobs: Sequence[SignatureJob]) -> list[Failure]:
         if problem:
             failures.append(Failure(position, Check.PARSE, stream, seq, problem))
     return failures
+
+
+#: (public key, signature, signed bytes, action, data); action and data are None when the
+#: signed bytes are not canonical (their verdict is then known without a schema check).
+OrderFreeJob = tuple[bytes, bytes, bytes, str | None, dict[str, Any] | None]
+
+NOT_CANONICAL = "signed bytes: statement is not in RFC 8785 canonical form"
+BAD_SIGNATURE = "signature does not verify under the named key"
+
+
+def order_free_batch(jobs: Sequence[OrderFreeJob]) -> list[tuple[int, Check, str]]:
+    """The order-free verdicts of a batch, as ``(index, check, reason)`` for the jobs that
+    fail: exactly :func:`check_signatures`' verdicts (check 2 first; only for a signature
+    that verifies, the canonical form and the schema), without decoding the statements
+    again. Runs in a worker process, a thread or inline."""
+    failures: list[tuple[int, Check, str]] = []
+    for index, (public, signature, signed, action, data) in enumerate(jobs):
+        if not ed25519_verify(public, signature, signed):
+            failures.append((index, Check.SIGNATURE, BAD_SIGNATURE))
+        elif action is None or data is None:
+            failures.append((index, Check.PARSE, NOT_CANONICAL))
+        else:
+            problem = schema_problem(action, data)
+            if problem is not None:
+                failures.append((index, Check.PARSE, problem))
+    return failures
+
+
+def form_problem(entry: LogEntry) -> str | None:
+    """The canonical/schema half of check 1 for an entry whose statement parsed, once its
+    signature verified: the same verdict :func:`check_signatures` gives after its signature
+    check, without decoding the statement again when :func:`parse_entry` noted the form."""
+    statement, envelope = entry.statement, entry.envelope
+    assert statement is not None and envelope is not None
+    canonical = entry.canonical
+    if canonical is None:
+        try:
+            Statement.from_signed_bytes(envelope.signed)
+        except (ValueError, TypeError, OverflowError, RecursionError) as exc:
+            return f"signed bytes: {exc}"
+    elif not canonical:   # the one way a strict parse fails where a lenient one passed
+        return NOT_CANONICAL
+    return schema_problem(statement.type, statement.data)
 
 
 def schema_problem(action: str, data: dict[str, Any]) -> str | None:
@@ -192,6 +263,8 @@ class EventChecker:
         self.directory_head: Head = (0, ZERO_HASH)
         self.events = 0
         self.streams = 0
+        self._tolerance_of: object = None
+        self._tolerance_value = timedelta(0)
 
     def check(self, entry: LogEntry, early: Iterable[Failure] = ()) -> CheckedEvent:
         """The verdict of ``entry``; ``early`` holds its order-free failures."""
@@ -223,8 +296,8 @@ class EventChecker:
                          f"({directory.origin!r}): an event of another ledger")
         assert entry.envelope is not None and entry.at is not None
         try:
-            tolerance = timedelta(seconds=directory.policy.clock_tolerance_seconds)
-            late = entry.at.tzinfo is None or entry.at > entry.envelope.recorded_at + tolerance
+            late = entry.at.tzinfo is None or \
+                entry.at > entry.envelope.recorded_at + self._tolerance(directory)
         except (ArithmeticError, ValueError, TypeError):
             late = True
         if late:
@@ -236,6 +309,15 @@ class EventChecker:
         problem = directory.key_problem(statement.key, statement.actor, entry.position)
         if problem is not None:
             verdict.fail(Check.KEY, problem)
+
+    def _tolerance(self, directory: Directory) -> timedelta:
+        """The clock tolerance of the directory's policy (kept while the policy is the same
+        object: a policy change replaces it)."""
+        policy = directory.policy
+        if self._tolerance_of is not policy:
+            self._tolerance_value = timedelta(seconds=policy.clock_tolerance_seconds)
+            self._tolerance_of = policy
+        return self._tolerance_value
 
     def _check_init_key(self, verdict: _Verdict, statement: Statement) -> None:
         data = statement.data
@@ -332,9 +414,13 @@ class _Verdict:
 
     def done(self) -> CheckedEvent:
         entry = self.entry
-        failures = tuple(sorted(self.failures, key=lambda f: f.check))
+        failures = tuple(sorted(self.failures, key=_by_check)) if self.failures else ()
         return CheckedEvent(entry.position, entry.stream, entry.seq, entry.topic,
                             entry.envelope, entry.statement, failures)
+
+
+def _by_check(failure: Failure) -> int:
+    return failure.check
 
 
 def hex_key(value: Any) -> bytes | None:
@@ -374,5 +460,5 @@ def check_entries(checker: EventChecker, entries: Iterable[LogEntry], keybook: K
 
 __all__ = ["JUDGING_ERRORS", "CaseSource", "EventChecker", "KeyBook", "LogEntry",
            "hex_key",
-           "MemoryCases", "SignatureJob", "check_entries", "check_signatures", "parse_entry",
-           "schema_problem"]
+           "MemoryCases", "OrderFreeJob", "SignatureJob", "check_entries", "check_signatures",
+           "form_problem", "order_free_batch", "parse_entry", "schema_problem"]

@@ -5,7 +5,9 @@ cycle), the assigned handler's attestation, the consent of the unit leader now h
 the petitioner's own or witnessed signature are all present, in the order attest → consent →
 petitioner → close, none dated after the close, and each verifies as ``verify`` would verify it
 (signature, key valid at its log position, signer authorized at that position, hash chain).
-Refusals (拒签) and override closings are reported as such and never make a closing valid.
+Refusals (拒签) and override closings are reported as such and never make a closing valid; a
+refusal shows its recorded reason, so it is told apart from a closing that skipped the
+petitioner.
 
 Two sources, no rule of its own: the rule-level part is
 :func:`ledger.domain.cases.closure_problems` applied to the case state folded from the events
@@ -67,6 +69,7 @@ class ClosureSignature:
     petitioner: str | None = None
     problems: tuple[str, ...] = ()
     passed: bool = True        # the event passed every check (also those not flagged above)
+    reason: str | None = None  # a refusal's (拒签) recorded reason (rules 3 require one)
 
     @property
     def verified(self) -> bool:
@@ -84,7 +87,8 @@ class ClosureSignature:
         }
         if self.role == "petitioner":
             out.update(opinion=self.opinion, form=self.form,
-                       document_sha256=self.document_sha256, petitioner=self.petitioner)
+                       document_sha256=self.document_sha256, petitioner=self.petitioner,
+                       reason=self.reason)
         return out
 
 
@@ -245,7 +249,7 @@ def _signature(role: str, event: HistoryEvent | None, petitioner: str | None
         role, True, event.actor, event.at, event.key, event.seq, event.position, event.hash,
         event.signature_ok, event.authorized, event.chain_ok, event.data.get("opinion"),
         event.data.get("form"), event.data.get("document_sha256"), petitioner, event.problems,
-        _ok(event))
+        _ok(event), event.data.get("reason"))
 
 
 def _verdict_problems(action: str, event: HistoryEvent) -> list[ClosureProblem]:

@@ -10,10 +10,18 @@ row, in order:
    that checkpoint's root, the checkpoint being signed by the log key. Verdicts are held back
    until such a checkpoint covers them: an event counts only once a signed tree head that
    matches the recomputed tree covers it;
-2. the order-free half of the per-event checks (signature, canonical form, schema), in a
-   process pool on every core for large runs, a few batches ahead of
+2. the order-free half of the per-event checks — the signature (libsodium), then the schema
+   of the data decoded in step 1 — in chunks of a batch, a few batches ahead, in worker
+   processes on every core for large runs, before
 3. the order-dependent half (:class:`~ledger.verification.checker.EventChecker`) with the
    order-free verdict already known, so a failing event never changes a state.
+
+Each statement is decoded once, here, with its canonical form noted (step 1). The pass
+balances itself: when it needs a chunk that no worker has started yet, it takes the chunk back
+and checks it inline, so neither the main process nor the workers wait while the other has
+work. Processes, not threads, although libsodium releases the GIL: a thread returning from one
+verify must win the GIL back from the main thread's Python before it can start the next, which
+costs about half of what it verifies (measured in bench/README.md).
 
 Memory stays flat: rows are read in batches, and only per-stream heads, a bounded cache of case
 states (rebuilt through the checked view when evicted), the Merkle frontier and the verdicts
@@ -25,7 +33,8 @@ from __future__ import annotations
 import os
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from multiprocessing import get_context
 from typing import Any
@@ -40,16 +49,18 @@ from ledger.verification.checker import (
     Head,
     KeyBook,
     LogEntry,
-    SignatureJob,
-    check_signatures,
+    OrderFreeJob,
     hex_key,
+    order_free_batch,
     parse_entry,
 )
 from ledger.verification.checks import Check, CheckedEvent, Failure
 from ledger.verification.view import LedgerView
 
 BATCH = 2000
+CHUNK = 250                  # order-free jobs per pool task: small enough to take back
 PARALLEL_THRESHOLD = 20000   # below this many rows a process pool costs more than it saves
+WORKER_NICENESS = 2          # workers yield a little to the sequential main process
 _LEAF_POSITIONS = range(1, 2**64)   # leaf bytes carry the position as u64
 _FIRST = -(2**63)
 
@@ -100,8 +111,9 @@ class _Batch:
     # Where the recomputed tree reached a stored checkpoint: position → (None when the
     # checkpoint proves everything up to there, else why it does not; where to resume).
     proven: dict[int, tuple[str | None, Resume]] = field(default_factory=dict)
-    future: Future[list[Failure]] | None = None
-    inline: list[Failure] | None = None
+    checked: list[LogEntry] = field(default_factory=list)   # entries with order-free jobs
+    jobs: list[OrderFreeJob] = field(default_factory=list)
+    futures: list[Future[list[tuple[int, Check, str]]]] = field(default_factory=list)
 
 
 class CheckedLog:
@@ -116,11 +128,14 @@ class CheckedLog:
     def __init__(self, store: Store, *, trusted_log_key: bytes | None = None,
                  trusted_admin_key: bytes | None = None, workers: int | None = None,
                  case_cache: int = 20000, resume: Resume | None = None,
-                 hold_unproven: bool = False) -> None:
+                 hold_unproven: bool = False, executor: str = "process") -> None:
         self.store = store
         self.trusted_log_key = trusted_log_key
         self.trusted_admin_key = trusted_admin_key
         self.workers = workers if workers is not None else (os.cpu_count() or 1)
+        if executor not in ("process", "thread"):
+            raise ValueError(f"executor is 'process' or 'thread', not {executor!r}")
+        self.executor = executor   # where signature batches run ("thread": for measuring)
         self.resume = resume
         # True: verdicts no checkpoint proves by the end are not yielded at all (a reader
         # that resumes later judges them then); False: they are, marked failing.
@@ -221,7 +236,7 @@ class CheckedLog:
                 continue
             stored.pop()
             break
-        entry = parse_entry(position, stream, seq, topic, state)
+        entry = parse_entry(position, stream, seq, topic, state, check_form=True)
         self.keybook.learn(entry)
         if stream == DIRECTORY_STREAM and seq == 1 and entry.statement is not None \
                 and not self.origin:
@@ -229,10 +244,9 @@ class CheckedLog:
             if self.trusted_log_key is None:
                 self.log_key = hex_key(entry.statement.data.get("log_key")) or b""
         batch.entries.append(entry)
-        problems = batch.extra.setdefault(position, [])
         if position not in _LEAF_POSITIONS:
-            problems.append(Failure(position, Check.LOG, stream, seq,
-                                    f"position {position} cannot be a leaf position"))
+            batch.extra[position] = [Failure(position, Check.LOG, stream, seq,
+                                             f"position {position} cannot be a leaf position")]
             return
         digest = leaf_hash(leaf_bytes(position, state))
         index = self.tree.size
@@ -240,41 +254,66 @@ class CheckedLog:
         if self.tree.size in self.roots_at:
             self.roots_at[self.tree.size] = self.tree.root()
         if leaf_digest != digest:
-            problems.append(Failure(position, Check.LOG, stream, seq, "event bytes or position "
-                                    "differ from the leaf recorded at write time"))
+            batch.extra[position] = [Failure(position, Check.LOG, stream, seq, "event bytes or "
+                                             "position differ from the leaf recorded at write "
+                                             "time")]
         elif leaf_index != index:
-            problems.append(Failure(position, Check.LOG, stream, seq, f"event is leaf {index} "
-                                    f"but was recorded as leaf {leaf_index}"))
+            batch.extra[position] = [Failure(position, Check.LOG, stream, seq, f"event is leaf "
+                                             f"{index} but was recorded as leaf {leaf_index}")]
 
     # ---- steps 2 and 3: the per-event checks ------------------------------------------------
 
-    def _pool(self) -> ProcessPoolExecutor | None:
+    def _pool(self) -> Executor | None:
         if self.workers <= 1 or self.store.max_position() - max(self.position, 0) \
                 < PARALLEL_THRESHOLD:
             return None
-        return ProcessPoolExecutor(self.workers, mp_context=get_context("spawn"))
+        if self.executor == "thread":
+            return ThreadPoolExecutor(self.workers)
+        return ProcessPoolExecutor(self.workers, mp_context=get_context("spawn"),
+                                   initializer=_lower_priority)
 
-    def _submit(self, pool: ProcessPoolExecutor | None, batch: _Batch) -> None:
-        jobs: list[SignatureJob] = [job for entry in batch.entries
-                                    if (job := self.keybook.job(entry)) is not None]
-        if pool is None:
-            batch.inline = check_signatures(jobs) if jobs else []
+    def _submit(self, pool: Executor | None, batch: _Batch) -> None:
+        job_of = self.keybook.order_free_job
+        for entry in batch.entries:
+            job = job_of(entry)
+            if job is not None:
+                batch.jobs.append(job)
+                batch.checked.append(entry)
+        if pool is not None:
+            batch.futures = [pool.submit(order_free_batch, batch.jobs[i:i + CHUNK])
+                             for i in range(0, len(batch.jobs), CHUNK)]
+
+    def _order_free(self, batch: _Batch) -> dict[int, list[Failure]]:
+        """The order-free failures of a batch by position; a chunk no worker has started yet
+        is taken back and checked here (the pass never waits while there is work)."""
+        found: list[tuple[int, Check, str]] = []
+        if not batch.futures:
+            found = order_free_batch(batch.jobs)
         else:
-            batch.future = pool.submit(check_signatures, jobs)
+            for n, future in enumerate(batch.futures):
+                offset = n * CHUNK
+                part = (order_free_batch(batch.jobs[offset:offset + CHUNK]) if future.cancel()
+                        else future.result())
+                found.extend((offset + index, check, reason) for index, check, reason in part)
+        early: dict[int, list[Failure]] = {}
+        for index, check, reason in found:
+            entry = batch.checked[index]
+            early[entry.position] = [Failure(entry.position, check, entry.stream, entry.seq,
+                                             reason)]
+        return early
 
     def _finish(self, batch: _Batch, held: list[CheckedEvent]) -> Iterator[CheckedEvent]:
-        found = batch.inline if batch.future is None else batch.future.result()
-        early: dict[int, list[Failure]] = {}
-        for failure in found or ():
-            early.setdefault(failure.position, []).append(failure)
+        """Judge a batch in order once its order-free verdicts are known."""
+        early = self._order_free(batch)
         outside = iter(batch.outside)
         next_outside = next(outside, None)
         for entry in batch.entries:
             while next_outside is not None and next_outside.position < entry.position:
                 yield from self._release_outside(next_outside, held)
                 next_outside = next(outside, None)
+            found, extra = early.get(entry.position), batch.extra.get(entry.position)
             held.append(self.checker.check(
-                entry, early.get(entry.position, []) + batch.extra.get(entry.position, [])))
+                entry, found + extra if found and extra else found or extra or ()))
             if entry.position in batch.proven:   # a stored checkpoint's size was reached here
                 problem, point = batch.proven[entry.position]
                 last = len(held) - 1
@@ -357,6 +396,12 @@ class CheckedLog:
         if size <= 0:
             return 0
         return self.store.position_of_leaf(size - 1) or 0
+
+
+def _lower_priority() -> None:
+    """Worker initializer: below the main process, which does the sequential work."""
+    with suppress(OSError):   # not permitted here: the workers run at normal priority
+        os.nice(WORKER_NICENESS)
 
 
 def _marked(events: list[CheckedEvent], reason: str | None) -> Iterator[CheckedEvent]:

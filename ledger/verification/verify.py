@@ -63,7 +63,7 @@ class LedgerVerifier:
                  progress: Callable[[int], None] | None = None,
                  require_anchors: bool = False, witness_policy: WitnessPolicy | None = None,
                  witnessed: Sequence[tuple[str, str]] = (), fetch_witnesses: bool = True,
-                 now_us: int | None = None) -> None:
+                 now_us: int | None = None, executor: str = "process") -> None:
         self.store = store
         self.kept_text = kept_checkpoint
         self.trusted_log_key = trusted_log_key
@@ -74,7 +74,7 @@ class LedgerVerifier:
         self.truncated = False
         self.log = CheckedLog(store, trusted_log_key=trusted_log_key,
                               trusted_admin_key=trusted_admin_key, workers=workers,
-                              case_cache=case_cache)
+                              case_cache=case_cache, executor=executor)
         self.kept: Checkpoint | None = None
         self.kept_summary: dict[str, Any] | None = None
         # check 8, witnesses: (source, text) of cosigned checkpoints given by the inspector

@@ -6,6 +6,9 @@ terms (``import line 3, field served_at: …``), and nothing is written. ``dry_r
 same way and says what would be written, writing nothing (issue 17). Lines whose ``id``
 is already recorded are skipped, so re-running an interrupted import completes it.
 
+Coded fields take their code or its Chinese or English label (``"channel": "来信"``), as the
+command line's options do; labels become codes before validation, so only codes are signed.
+
 ``migration`` marks every event of the import as one migration batch (迁移补录 of paper records),
 signed into each statement: the accountability report then lists the batch once instead of a
 ``late_entry`` trigger per event. A file with no command at all is a no-op, not an error.
@@ -17,8 +20,11 @@ import json
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from functools import cache
 from pathlib import Path
-from typing import Any
+from types import UnionType
+from typing import Annotated, Any, Union, get_args, get_origin
 
 from pydantic import ValidationError
 
@@ -26,7 +32,15 @@ from ledger.errors import InputError, LedgerError
 from ledger.writing.commands import Command
 from ledger.writing.service import Ledger
 from ledger.writing.session import WriteSession, migration_name
-from schemas.actions import ImportLine, field_name, local_times, plain_errors
+from schemas.actions import (
+    ACTION_MODELS,
+    CODE_LABELS,
+    ENUM_KINDS,
+    ImportLine,
+    field_name,
+    local_times,
+    plain_errors,
+)
 
 MAX_REPORTED = 50   # bad lines listed before the import gives up (issue 17)
 
@@ -69,6 +83,63 @@ def _refuse(problems: list[str], first: LedgerError | None = None) -> LedgerErro
     return error
 
 
+def _enum_of(annotation: Any) -> type[StrEnum] | None:
+    """The code list (StrEnum) a field's annotation takes, through Optional, list, Annotated."""
+    if isinstance(annotation, type) and issubclass(annotation, StrEnum):
+        return annotation
+    origin = get_origin(annotation)
+    if origin in (Union, UnionType, list, Annotated):
+        for arg in get_args(annotation):
+            found = _enum_of(arg)
+            if found is not None:
+                return found
+    return None
+
+
+@cache
+def _coded_fields(action: str) -> dict[str, tuple[str, frozenset[str]]]:
+    """Field → (label kind, allowed codes) of an action's coded fields: its code lists and the
+    content category (the default categories' labels; a policy's own categories by code)."""
+    model = ACTION_MODELS.get(action)
+    if model is None:
+        return {}
+    out: dict[str, tuple[str, frozenset[str]]] = {}
+    for name, info in model.model_fields.items():
+        enum = _enum_of(info.annotation)
+        if enum is not None and enum in ENUM_KINDS:
+            out[name] = (ENUM_KINDS[enum], frozenset(e.value for e in enum))
+        elif name == "category":
+            out[name] = ("category", frozenset(CODE_LABELS.get("category", {})))
+    return out
+
+
+def _code(kind: str, allowed: frozenset[str], value: Any) -> Any:
+    if not isinstance(value, str) or value in allowed:
+        return value
+    wanted = value.strip()
+    for code, (zh, en) in CODE_LABELS.get(kind, {}).items():
+        if code in allowed and (wanted == zh or wanted.casefold() == en.casefold()):
+            return code
+    return value   # not a label either: validation says what the field takes
+
+
+def codes_for_labels(action: str, data: Any) -> Any:
+    """``data`` with every coded field given by its Chinese or English label (``来信``,
+    ``户口问题``, ``受理``, ``承办人``) turned into its code, as the command line's options take
+    them (issue 17): before validation, so what is signed is always the code. Values that are
+    neither stay as given, and validation names the field."""
+    fields = _coded_fields(action)
+    if not isinstance(data, dict) or not fields:
+        return data
+    out = dict(data)
+    for name, (kind, allowed) in fields.items():
+        if name in out:
+            value = out[name]
+            out[name] = [_code(kind, allowed, v) for v in value] if isinstance(value, list) \
+                else _code(kind, allowed, value)
+    return out
+
+
 def parse_lines(lines: Iterable[str], *, migration: str | None = None
                 ) -> tuple[list[Command], list[int]]:
     """Parse import lines into commands (each marked with ``migration``, if given); returns the
@@ -99,8 +170,9 @@ def parse_lines(lines: Iterable[str], *, migration: str | None = None
                             f"{first_seen[line.id]} (every line needs its own id)")
             continue
         first_seen[line.id] = number
-        commands.append(Command(line.action, line.case, dict(line.data), line.actor, line.at,
-                                line.id, migration))
+        commands.append(Command(line.action, line.case,
+                                codes_for_labels(line.action, dict(line.data)), line.actor,
+                                line.at, line.id, migration))
         numbers.append(number)
     if problems:
         raise _refuse(problems)

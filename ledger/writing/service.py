@@ -316,24 +316,11 @@ class Ledger:
                 signatures = signing.results()
             for signer in session.new_keys.values():
                 self.keystore.save(signer)
-            written = 0
             try:
-                for start in range(0, len(prepared), batch_size):
-                    chunk = prepared[start:start + batch_size]
-                    pending = [item.pending(signature) for (_, item), signature
-                               in zip(chunk, signatures[start:start + batch_size], strict=True)]
-                    positions = self._append(pending)
-                    for (index, item), position, event in zip(chunk, positions, pending,
-                                                              strict=True):
-                        statement = item.statement
-                        self.view.note_appended(statement, position,
-                                                Envelope.from_bytes(event.state))
-                        receipts[index] = Receipt(statement.stream, statement.seq, position,
-                                                  statement.type, item.hash)
-                    written += len(chunk)
-                    if progress:
-                        progress("written", written, len(prepared))
-            except AppendConflict:
+                self.write_prepared(prepared, signatures, receipts, batch_size=batch_size,
+                                    progress=progress)
+            except AppendConflict as exc:
+                written = int(getattr(exc, "written", 0))
                 if written == 0:
                     continue   # someone else wrote meanwhile: the view reads it next time
                 raise ConflictError(
@@ -347,6 +334,43 @@ class Ledger:
                 [receipts[0]] if receipts[0] is not None else []
         raise ConflictError(f"gave up after {MAX_RETRIES} concurrent conflicts",
                             "Try the command again.")
+
+    def write_prepared(self, prepared: list[tuple[int, Prepared]], signatures: list[bytes],
+                       receipts: list[Receipt | None], *, batch_size: int = 1000,
+                       progress: Callable[[str, int, int], None] | None = None) -> int:
+        """Append prepared statements with their signatures, ``batch_size`` a transaction
+        (each with its own signed checkpoint); the receipt of ``prepared[i] = (index, item)``
+        goes to ``receipts[index]``. Returns how many were written. A concurrent append
+        raises AppendConflict carrying ``written``, the count of events already committed."""
+        written = 0
+        for start in range(0, len(prepared), batch_size):
+            chunk = prepared[start:start + batch_size]
+            pending = [item.pending(signature) for (_, item), signature
+                       in zip(chunk, signatures[start:start + batch_size], strict=True)]
+            try:
+                positions = self._append(pending)
+            except AppendConflict as exc:
+                exc.written = written   # type: ignore[attr-defined]
+                raise
+            for (index, item), position, event in zip(chunk, positions, pending, strict=True):
+                statement = item.statement
+                self.view.note_appended(statement, position, Envelope.from_bytes(event.state))
+                receipts[index] = Receipt(statement.stream, statement.seq, position,
+                                          statement.type, item.hash)
+            written += len(chunk)
+            if progress:
+                progress("written", written, len(prepared))
+        return written
+
+    def import_file(self, path: str | os.PathLike[str], *, batch_size: int = 1000,
+                    progress: Callable[[str, int, int], None] | None = None,
+                    migration: str | None = None, dry_run: bool = False) -> Any:
+        """``ledger.writing.importer.import_file`` on this ledger (an ``ImportResult``); the
+        ledger server's client offers the same method, so the CLI calls either alike."""
+        from ledger.writing.importer import import_file
+
+        return import_file(self, Path(path), batch_size=batch_size, progress=progress,
+                           migration=migration, dry_run=dry_run)
 
     def _signer_identity(self) -> tuple[str, bytes]:
         """Origin and log key as the stored init event names them, read directly rather than

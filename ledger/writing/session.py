@@ -81,7 +81,7 @@ class Prepared:
 
     statement: Statement
     signed: bytes
-    signer: Signer
+    signer: Signer | None   # None: prepared for someone who signs elsewhere (the server)
 
     def pending(self, signature: bytes) -> PendingEvent:
         envelope = Envelope(now_us(), signature, self.signed)
@@ -96,7 +96,12 @@ class Prepared:
 def sign_all(items: list[Prepared]) -> list[bytes]:
     """Signatures for a run of prepared statements (``cryptography`` releases the GIL while
     signing, so this runs on another core in a thread)."""
-    return [item.signer.sign(item.signed) for item in items]
+    out = []
+    for item in items:
+        if item.signer is None:
+            raise KeyUnavailableError(f"no private key to sign as {item.statement.actor} here")
+        out.append(item.signer.sign(item.signed))
+    return out
 
 
 MAX_MIGRATION_NAME = 100
@@ -112,10 +117,19 @@ def migration_name(name: str | None) -> str | None:
 
 
 class WriteSession:
-    def __init__(self, ledger: LedgerState, *, simulate: bool) -> None:
+    """Prepares commands against the ledger as it will be.
+
+    ``signing`` (the embedded mode) loads each actor's private key from the keystore and
+    names it in the statement; without it (the ledger server, ``ledger.writing.submission``)
+    the statement names the actor's *registered* key, no private key is touched, and new
+    keys for ``actor.add``/``actor.rotate_key`` must be given (made on the person's device).
+    """
+
+    def __init__(self, ledger: LedgerState, *, simulate: bool, signing: bool = True) -> None:
         self.ledger = ledger
         self.store = ledger.store
         self.simulate = simulate
+        self.signing = signing
         # One checked refresh per session; refused if any directory event fails a check.
         live, directory_head = ledger.checked_directory()
         self.directory: Directory = copy.deepcopy(live) if simulate else live
@@ -177,7 +191,7 @@ class WriteSession:
         if self.directory.actor(command.actor) is None:
             raise InputError(f"unknown actor {command.actor!r}",
                              "Register the actor with `xinfang actor add` first.")
-        signer = self._signer_for(command.actor)
+        signer, key_id = self._key_for(command.actor)
         if action in CASE_ACTIONS:
             stream = self._check_case(command, data)
         else:
@@ -190,7 +204,7 @@ class WriteSession:
         seq, prev = self.head(stream)
         statement = Statement(origin=self.directory.origin, stream=stream, seq=seq + 1,
                               prev=prev, type=action, at=format_time(at), actor=command.actor,
-                              key=signer.key_id, data=data, cmd=command.cmd,
+                              key=key_id, data=data, cmd=command.cmd,
                               migration=migration_name(command.migration))
         signed = statement.signed_bytes()
         self._apply(statement, event_hash(signed))
@@ -246,7 +260,9 @@ class WriteSession:
 
     # ---- keys -------------------------------------------------------------------------------
 
-    def _signer_for(self, actor_id: str) -> Signer:
+    def _key_for(self, actor_id: str) -> tuple[Signer | None, str]:
+        """The signer (embedded mode) and the key id the statement names: the actor's
+        registered key, refused for keyless actors and revoked keys."""
         actor = self.directory.actors[actor_id]
         if actor.keyless:
             raise ForbiddenError(f"{actor_id} is registered without a key and cannot sign",
@@ -254,12 +270,18 @@ class WriteSession:
         if actor.key is None:
             raise KeyUnavailableError(f"{actor_id} has no valid key (revoked)",
                                       "An admin can issue a new one with `actor rotate-key`.")
+        if not self.signing:
+            return None, actor.key
+        signer = self._signer_for(actor_id, actor.key)
+        return signer, signer.key_id
+
+    def _signer_for(self, actor_id: str, registered: str) -> Signer:
         signer = self.rotated_keys.get(actor_id) or self.new_keys.get(actor_id) or \
             self.ledger.keystore.load(actor_id)
-        if signer.key_id != actor.key:
+        if signer.key_id != registered:
             raise KeyUnavailableError(
                 f"the keystore key of {actor_id} ({signer.key_id}) is not the registered key "
-                f"({actor.key})", "It may have been rotated or revoked; use the current key.")
+                f"({registered})", "It may have been rotated or revoked; use the current key.")
         return signer
 
     def _directory_data(self, action: str, data: dict[str, Any],
@@ -275,6 +297,10 @@ class WriteSession:
             actor = check_id(data.get("actor", ""), "actor id")
             if public_key_pem is not None:
                 public = PublicKey.from_pem(public_key_pem).raw
+            elif not self.signing:
+                raise InputError(f"a key rotation of {actor} needs the new public key",
+                                 "Make the key on the person's own device (`xinfang key new`) "
+                                 "and give its public key.")
             else:
                 signer = Signer.generate(actor)
                 self.rotated_keys[actor] = signer
@@ -292,6 +318,10 @@ class WriteSession:
         (e.g. left by an interrupted run), or a fresh one saved just before the write."""
         if public_key_pem is not None:
             return PublicKey.from_pem(public_key_pem).raw
+        if not self.signing:
+            raise InputError(f"a new actor {actor} needs a public key (or keyless)",
+                             "Make the key on the person's own device (`xinfang key new`) and "
+                             "register its public key.")
         keystore = self.ledger.keystore
         if keystore.has(actor):
             signer = keystore.load(actor)
