@@ -45,6 +45,7 @@ class CaseFacts:
     category: str | None = None
     units: set[str] = field(default_factory=set)      # every unit it was assigned to
     people: set[str] = field(default_factory=set)     # signers, handlers, package leaders
+    registered_in: str | None = None                  # the registering actor's unit
 
 
 @dataclass(frozen=True)
@@ -105,13 +106,26 @@ class AccessIndex:
         self.store = store
         self.after = _FIRST
         self.cases: dict[str, CaseFacts] = {}
+        self.unit_of: dict[str, str | None] = {}     # actor → unit, from actor.add events
 
     def refresh(self) -> None:
         for rows in self.store.iter_rows(batch=5000, after=self.after):
-            for position, stream, _seq, _topic, state in rows:
+            for position, stream, _seq, topic, state in rows:
                 self.after = max(self.after, position)
                 if stream.startswith("XF-"):
                     self._learn(stream, state)
+                elif topic == "actor.add":
+                    self._learn_actor(state)
+
+    def _learn_actor(self, state: bytes) -> None:
+        try:
+            statement = Statement.from_signed_bytes(Envelope.from_bytes(state).signed,
+                                                    strict=False)
+        except (ValueError, LedgerError):
+            return
+        actor = _text(statement.data.get("actor"))
+        if actor is not None:
+            self.unit_of[actor] = _text(statement.data.get("unit"))
 
     def _learn(self, stream: str, state: bytes) -> None:
         try:
@@ -125,6 +139,7 @@ class AccessIndex:
         if statement.type == "register":
             facts.petitioner = _text(data.get("petitioner"))
             facts.category = _text(data.get("category"))
+            facts.registered_in = self.unit_of.get(statement.actor)
         elif statement.type == "assign":
             if (unit := _text(data.get("unit"))) is not None:
                 facts.units.add(unit)
@@ -146,10 +161,10 @@ class AccessIndex:
             return True
         if reader.actor == facts.petitioner:
             return True
-        if reader.subtree and (facts.units & reader.subtree or not facts.units):
-            # a case not yet assigned waits for a petition office to accept and assign it,
-            # so every jurisdiction reader sees it until it goes to a unit
+        if reader.subtree and facts.units & reader.subtree:
             return True
+        if reader.subtree and not facts.units and facts.registered_in in reader.subtree:
+            return True   # not yet assigned: it waits at the registering unit's petition office
         return reader.own_unit and reader.unit is not None and reader.unit in facts.units
 
     def hides_petitioner(self, reader: Reader, case: str) -> bool:

@@ -19,7 +19,8 @@ def test_bench_reports_every_figure_in_order() -> None:
     for raw in ("signed_command_rate", "plain_single_save_rate", "bulk_import_rate",
                 "plain_batched_save_rate", "verify_rate", "raw_ed25519_verify_rate_one_core",
                 "projection_rate", "raw_notification_read_rate",
-                "raw_cryptography_verify_rate_one_core", "verify_rate_small_threads"):
+                "raw_cryptography_verify_rate_one_core", "verify_rate_threads",
+                "verify_rate_processes"):
         assert result[raw] > 0, raw
     # verify_ratio's baseline is libsodium, measured at both ends of the run
     assert result["raw_ed25519_verify_rate_one_core"] == \

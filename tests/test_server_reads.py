@@ -215,5 +215,13 @@ def test_jurisdiction_follows_the_unit_tree(tmp_path: Path) -> None:
                                                                                      city]
     assert registrar is not None and index.may_see(registrar, city)   # they registered it
     assert not index.may_see(county, "XF-2025-999999")   # unknown: not even its absence
+    # a case registered in the county and not yet assigned waits for the county's office
+    led.add_actor("registrar-county", "县局登记员", roles=["registrar"], unit="county-01",
+                  as_actor="admin-01", at=t("2025-01-01", 8))
+    waiting = world.do("register", None, {"channel": "letter", "source": "direct",
+                       "category": "household_registration", "petitioner": "pet-0001",
+                       "summary": "待受理"}, by="registrar-county", at=t("2025-03-05")).stream
+    index.refresh()
+    assert index.may_see(county, waiting) and not index.may_see(county, city)
     assert index.may_read_log(boss) and not index.may_read_log(county)
     led.close()
