@@ -55,7 +55,7 @@ from ledger.log.statement import DIRECTORY_STREAM, Statement, format_time
 from ledger.storage.store import AppendConflict, Store, StoredCheckpoint, StoredRecord, open_store
 from ledger.verification.view import LedgerView
 from ledger.writing.commands import Command, Receipt
-from ledger.writing.importer import ImportResult, parse_lines
+from ledger.writing.importer import ImportResult, read_import_file
 from ledger.writing.session import migration_name, validation_message
 from ledger.writing.wire import (
     auth_message,
@@ -583,15 +583,7 @@ class LedgerClient:
         server (whole, in chunks of its prepare limit) before any of it is written, signed
         here, appended ``batch_size`` events a transaction; idempotent by line id."""
         migration = migration_name(migration)
-        try:
-            with open(path, encoding="utf-8") as handle:
-                commands, numbers = parse_lines(handle, migration=migration)
-        except FileNotFoundError:
-            raise InputError(f"import file {path} not found") from None
-        except UnicodeDecodeError:
-            raise InputError(f"import file {path} is not UTF-8 text") from None
-        except IsADirectoryError:
-            raise InputError(f"import file {path} is a directory") from None
+        commands, numbers = read_import_file(path, migration)
         if not commands:
             return ImportResult(0, 0, 0, None, None, migration, dry_run)
         if migration is not None:

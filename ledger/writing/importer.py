@@ -17,6 +17,7 @@ signed into each statement: the accountability report then lists the batch once 
 from __future__ import annotations
 
 import json
+import os
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
@@ -210,10 +211,10 @@ def check_commands(ledger: Ledger, commands: list[Command], numbers: list[int]
     return problems, first, statements, skipped
 
 
-def import_file(ledger: Ledger, path: str | Path, *, batch_size: int = 1000,
-                progress: Callable[[str, int, int], None] | None = None,
-                migration: str | None = None, dry_run: bool = False) -> ImportResult:
-    migration = migration_name(migration)   # refused before the file is read
+def read_import_file(path: str | os.PathLike[str], migration: str | None
+                     ) -> tuple[list[Command], list[int]]:
+    """The commands of an import file and their line numbers; InputError for a file that is
+    missing, not UTF-8 or a directory (shared by local and served imports)."""
     try:
         with open(path, encoding="utf-8") as handle:
             commands, numbers = parse_lines(handle, migration=migration)
@@ -223,6 +224,14 @@ def import_file(ledger: Ledger, path: str | Path, *, batch_size: int = 1000,
         raise InputError(f"import file {path} is not UTF-8 text") from None
     except IsADirectoryError:
         raise InputError(f"import file {path} is a directory") from None
+    return commands, numbers
+
+
+def import_file(ledger: Ledger, path: str | Path, *, batch_size: int = 1000,
+                progress: Callable[[str, int, int], None] | None = None,
+                migration: str | None = None, dry_run: bool = False) -> ImportResult:
+    migration = migration_name(migration)   # refused before the file is read
+    commands, numbers = read_import_file(path, migration)
     return import_commands(ledger, commands, numbers, batch_size=batch_size, progress=progress,
                            migration=migration, dry_run=dry_run)
 
